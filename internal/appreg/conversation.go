@@ -1,0 +1,151 @@
+package appreg
+
+import "time"
+
+// State is where an onboarding conversation stands. The happy path is
+//
+//	started → awaiting_sign_in → signed_in → awaiting_name → creating → done
+//
+// with cancelled and failed as dead ends and expired as a pause that a new
+// device code (or a new sign-in) resumes. CanMoveTo holds every allowed step;
+// nothing else in the code base decides which step may follow which.
+type State string
+
+// The conversation states.
+const (
+	StateStarted        State = "started"
+	StateAwaitingSignIn State = "awaiting_sign_in"
+	StateSignedIn       State = "signed_in"
+	StateAwaitingName   State = "awaiting_name"
+	StateCreating       State = "creating"
+	StateDone           State = "done"
+	StateCancelled      State = "cancelled"
+	StateFailed         State = "failed"
+	StateExpired        State = "expired"
+)
+
+// States lists every state, in the order of the happy path first.
+func States() []State {
+	return []State{StateStarted, StateAwaitingSignIn, StateSignedIn, StateAwaitingName,
+		StateCreating, StateDone, StateCancelled, StateFailed, StateExpired}
+}
+
+// Terminal reports whether the conversation has ended for good.
+func (s State) Terminal() bool {
+	return s == StateDone || s == StateCancelled || s == StateFailed
+}
+
+// CanMoveTo reports whether the wizard may go from s to next.
+//
+// Besides the happy path: every live state may be cancelled or fail; a
+// sign-in may expire (code expired, declined, interrupted by a restart); an
+// expired conversation gets a new code; and a conversation that needs the
+// admin again (its session was lost to a restart on a replica without the
+// state key) goes back to awaiting_sign_in from signed_in, awaiting_name or
+// creating. A name taken in the tenant sends creating back to awaiting_name.
+func (s State) CanMoveTo(next State) bool {
+	if s.Terminal() {
+		return false
+	}
+	switch next {
+	case StateCancelled, StateFailed:
+		return true
+	case StateExpired:
+		return s == StateAwaitingSignIn || s == StateAwaitingName || s == StateSignedIn || s == StateStarted
+	}
+	switch s {
+	case StateStarted:
+		return next == StateAwaitingSignIn
+	case StateAwaitingSignIn:
+		// creating: a re-sign-in in the middle of a creation resumes it.
+		return next == StateSignedIn || next == StateCreating || next == StateAwaitingName
+	case StateSignedIn:
+		return next == StateAwaitingName || next == StateAwaitingSignIn
+	case StateAwaitingName:
+		return next == StateCreating || next == StateAwaitingSignIn
+	case StateCreating:
+		return next == StateDone || next == StateAwaitingName || next == StateAwaitingSignIn
+	case StateExpired:
+		return next == StateAwaitingSignIn
+	}
+	return false
+}
+
+// User is a chat user.
+type User struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// Caller is who asks the bot to do something, from where. Every privileged
+// action takes one, and the audit log records it.
+type Caller struct {
+	Platform string `json:"platform"` // "slack", "console", "teams"
+	User     User   `json:"user"`
+	Channel  string `json:"channel"`
+}
+
+// MessageRef names a message the bot posted, so it can be updated or replied
+// to in its thread.
+type MessageRef struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}
+
+// Place is where to post: a channel, or a thread in it when Thread is set.
+type Place struct {
+	Channel string `json:"channel"`
+	Thread  string `json:"thread,omitempty"`
+}
+
+// Identity is who signed in to which tenant.
+type Identity struct {
+	Account       string `json:"account"`      // user principal name
+	DisplayName   string `json:"display_name"` // the admin's name
+	TenantID      string `json:"tenant_id"`
+	TenantName    string `json:"tenant_name"`
+	DefaultDomain string `json:"default_domain"`
+}
+
+// Progress records each creation step as it completes, so that a crash or a
+// retry resumes where it stopped and never creates a second registration.
+type Progress struct {
+	AppObjectID      string    `json:"app_object_id,omitempty"`
+	AppID            string    `json:"app_id,omitempty"` // the application (client) id
+	ServicePrincipal string    `json:"service_principal,omitempty"`
+	Consented        []string  `json:"consented,omitempty"`       // permissions consented
+	ConsentPending   []string  `json:"consent_pending,omitempty"` // need a Privileged Role Administrator
+	SecretKeyID      string    `json:"secret_key_id,omitempty"`
+	SecretExpires    time.Time `json:"secret_expires,omitzero"`
+	SecretDelivered  bool      `json:"secret_delivered,omitempty"`
+	LifetimeNote     string    `json:"lifetime_note,omitempty"`
+	Validated        bool      `json:"validated,omitempty"`
+	ValidationNote   string    `json:"validation_note,omitempty"`
+}
+
+// Conversation is one onboarding wizard: the state of one thread. It is
+// stored whole; Version grows by one with every stored change and is the
+// compare-and-set token that keeps two replicas, retried deliveries and
+// double clicks from applying a step twice.
+type Conversation struct {
+	ID        string     `json:"id"`
+	Version   int64      `json:"version"`
+	State     State      `json:"state"`
+	Tenant    string     `json:"tenant"`  // as typed: a verified domain or a tenant id
+	Service   string     `json:"service"` // the Direct Routing service the first secret is for
+	Requester Caller     `json:"requester"`
+	Status    MessageRef `json:"status,omitzero"` // the status message; its ts is the thread
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+
+	CodeExpires time.Time `json:"code_expires,omitzero"` // of the device code shown last
+	Identity    *Identity `json:"identity,omitempty"`    // who signed in, once they have
+	Name        string    `json:"name,omitempty"`        // the registration name, once accepted
+	Progress    Progress  `json:"progress"`
+	Reason      string    `json:"reason,omitempty"` // why it failed, expired or was cancelled: user-facing text
+}
+
+// Thread is the place of the conversation's thread.
+func (c *Conversation) Thread() Place {
+	return Place{Channel: c.Status.Channel, Thread: c.Status.TS}
+}

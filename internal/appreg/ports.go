@@ -1,0 +1,276 @@
+package appreg
+
+import (
+	"context"
+	"time"
+)
+
+// Message is what the bot says, in terms every chat platform can render: a
+// text in Slack's mrkdwn subset (*bold*, _italic_, `code`, <url|label>),
+// optional labelled fields and buttons.
+type Message struct {
+	Text    string   `json:"text"`
+	Fields  []Field  `json:"fields,omitempty"`
+	Buttons []Button `json:"buttons,omitempty"`
+}
+
+// Field is a label and a value shown side by side.
+type Field struct {
+	Label string `json:"label"`
+	Value string `json:"value"`
+}
+
+// Button is a one-click action. A click comes back to the wizard as an Action
+// with the button's ActionID and Value.
+type Button struct {
+	ActionID string `json:"action_id"`
+	Label    string `json:"label"`
+	Value    string `json:"value"`
+	Style    string `json:"style,omitempty"` // "", "primary" or "danger"
+}
+
+// Form asks a person for input: a modal in Slack, prompts in the console.
+// Its submission comes back to the wizard as a Submission with the same ID
+// and Conversation.
+type Form struct {
+	ID           string      `json:"id"`
+	Conversation string      `json:"conversation"`
+	Title        string      `json:"title"`
+	Submit       string      `json:"submit"`
+	Inputs       []FormInput `json:"inputs"`
+}
+
+// FormInput is one input of a form.
+type FormInput struct {
+	ID          string `json:"id"`
+	Label       string `json:"label"`
+	Hint        string `json:"hint,omitempty"`
+	Placeholder string `json:"placeholder,omitempty"`
+	MaxLength   int    `json:"max_length,omitempty"`
+}
+
+// Chat is the chat port: what the wizard needs of Slack, Teams or the
+// console. Implementations return *Error of KindUnavailable when the platform
+// cannot be reached or rate-limits for too long, KindNotFound for an unknown
+// channel or user, and KindInvalid for a trigger that is too old.
+type Chat interface {
+	// Post posts msg to a channel, or into a thread when to.Thread is set, and
+	// returns a reference for later updates.
+	Post(ctx context.Context, to Place, msg Message) (MessageRef, error)
+	// PostPrivate posts msg so that only user sees it (an ephemeral message in
+	// Slack), in the thread when to.Thread is set.
+	PostPrivate(ctx context.Context, to Place, user string, msg Message) error
+	// Update replaces the content of a message the bot posted.
+	Update(ctx context.Context, ref MessageRef, msg Message) error
+	// OpenForm asks the user for input. trigger is the platform's token for
+	// the click that asked for the form (a Slack trigger_id); it may be empty
+	// where the platform needs none.
+	OpenForm(ctx context.Context, trigger string, user string, form Form) error
+	// ResolveUser returns the user's display name.
+	ResolveUser(ctx context.Context, id string) (User, error)
+	// GroupMembers returns the ids of the members of a user group.
+	GroupMembers(ctx context.Context, group string) ([]string, error)
+}
+
+// DeviceCode is what the customer's admin needs to sign in.
+type DeviceCode struct {
+	UserCode        string
+	VerificationURL string
+	ExpiresAt       time.Time
+	Interval        time.Duration
+}
+
+// SignInFailure says why a device-code sign-in ended without a session.
+type SignInFailure string
+
+// The distinct outcomes of a failed sign-in.
+const (
+	SignInDeclined  SignInFailure = "declined"           // the admin said no
+	SignInExpired   SignInFailure = "expired"            // the code ran out
+	SignInBlocked   SignInFailure = "conditional_access" // a Conditional Access policy refused the flow
+	SignInCancelled SignInFailure = "cancelled"          // the bot stopped waiting
+	SignInRefused   SignInFailure = "refused"            // Entra refused for another reason
+)
+
+// SignInError is the error of a sign-in that did not succeed. Detail is
+// Entra's error code or description, never a token.
+type SignInError struct {
+	Failure SignInFailure
+	Detail  string
+}
+
+func (e *SignInError) Error() string {
+	if e.Detail == "" {
+		return "sign-in " + string(e.Failure)
+	}
+	return "sign-in " + string(e.Failure) + ": " + e.Detail
+}
+
+// Tenant is the tenant port: the customer's Microsoft 365 tenant as the
+// wizard needs it.
+type Tenant interface {
+	// BeginSignIn asks Entra ID for a device code for the tenant (a verified
+	// domain or a tenant id). KindInvalid for an unknown tenant.
+	BeginSignIn(ctx context.Context, tenant string) (SignIn, error)
+	// Restore rebuilds a session from Session.Export's bytes. KindNotFound
+	// (or KindForbidden) when it can no longer act and a new sign-in is needed.
+	Restore(ctx context.Context, tenant string, exported []byte) (Session, error)
+	// CheckCredentials acquires app-only tokens with a client secret, for
+	// Microsoft Graph and for the Skype and Teams Tenant Admin API. It returns
+	// one result per resource; it does not retry.
+	CheckCredentials(ctx context.Context, tenantID, clientID, secret string) []CredentialCheck
+}
+
+// SignIn is a device-code sign-in under way.
+type SignIn interface {
+	// Code is the code to show the admin.
+	Code() DeviceCode
+	// Wait polls Entra ID until the admin has signed in. A failure is a
+	// *SignInError; an unreachable Entra ID is KindUnavailable.
+	Wait(ctx context.Context) (Session, error)
+}
+
+// CredentialCheck is the outcome of acquiring one app-only token.
+type CredentialCheck struct {
+	Resource string // "Microsoft Graph", "Skype and Teams Tenant Admin API"
+	OK       bool
+	Reason   string // why it failed, without any secret
+}
+
+// Application is an app registration in the tenant.
+type Application struct {
+	ObjectID    string
+	AppID       string
+	DisplayName string
+}
+
+// Permission is an application permission (app role) of a resource API.
+type Permission struct {
+	Resource string `json:"resource"` // the resource's app id, e.g. Microsoft Graph's
+	Name     string `json:"name"`     // e.g. Organization.Read.All
+}
+
+// Secret is a client secret. Text is only ever set on creation.
+type Secret struct {
+	KeyID   string
+	Text    string
+	Name    string
+	Expires time.Time
+	// Capped is set when a tenant policy refused the requested lifetime and
+	// the secret got the policy's maximum instead.
+	Capped bool
+}
+
+// Grant is a delegated permission grant held by an app in the tenant.
+type Grant struct {
+	ID       string
+	Resource string // the resource's display name
+	Scopes   []string
+}
+
+// Session is a signed-in tenant admin. Its methods return KindForbidden when
+// the signer lacks the right (for example Graph application-permission
+// consent without Privileged Role Administrator), KindUnavailable when Graph
+// is down after the client's own retries, and KindConflict for clashes.
+type Session interface {
+	// Identity is who signed in to which tenant.
+	Identity() Identity
+	// Export returns what Restore needs to act again as this admin (a token
+	// cache). The caller must encrypt it before storing it anywhere.
+	Export() ([]byte, error)
+	// DirectoryRoles returns the display names of the directory roles the
+	// signer holds, directly or through a group.
+	DirectoryRoles(ctx context.Context) ([]string, error)
+	// FindApplication returns the app registration with that display name,
+	// or nil when there is none.
+	FindApplication(ctx context.Context, displayName string) (*Application, error)
+	// CreateApplication creates the registration with the required
+	// permissions, or returns the one this conversation created earlier: key
+	// makes it idempotent.
+	CreateApplication(ctx context.Context, key, displayName string, permissions []Permission) (Application, error)
+	// EnsureServicePrincipal returns the object id of the app's service
+	// principal, creating it when missing.
+	EnsureServicePrincipal(ctx context.Context, appID string) (string, error)
+	// GrantConsent gives admin consent for one application permission to the
+	// service principal. Already granted is success.
+	GrantConsent(ctx context.Context, servicePrincipal string, permission Permission) error
+	// AddSecret adds a client secret; on a lifetime refused by a tenant policy
+	// it retries with the policy's maximum and sets Secret.Capped.
+	AddSecret(ctx context.Context, appObjectID, name string, lifetime time.Duration) (Secret, error)
+	// RemoveSecret removes a client secret. Already gone is success.
+	RemoveSecret(ctx context.Context, appObjectID, keyID string) error
+	// SignInAppGrants lists the delegated permissions that the app the admin
+	// signed in to holds in the tenant.
+	SignInAppGrants(ctx context.Context) ([]Grant, error)
+}
+
+// Registration is the bot's record of an app registration it created.
+type Registration struct {
+	Tenant      string    `json:"tenant"`
+	TenantID    string    `json:"tenant_id"`
+	Name        string    `json:"name"`
+	AppID       string    `json:"app_id"`
+	AppObjectID string    `json:"app_object_id"`
+	Service     string    `json:"service"`
+	SecretKeyID string    `json:"secret_key_id"`
+	Expires     time.Time `json:"expires"`
+	CreatedBy   Caller    `json:"created_by"`
+	CreatedAt   time.Time `json:"created_at"`
+	Thread      Place     `json:"thread"`
+}
+
+// Store is the storage port. Every method returns KindUnavailable when the
+// store cannot be reached.
+type Store interface {
+	// CreateConversation stores a new conversation at version 1.
+	// KindConflict if the id exists.
+	CreateConversation(ctx context.Context, c *Conversation) error
+	// Conversation returns a stored conversation; KindNotFound when there is
+	// none (never was, or expired after the idle time).
+	Conversation(ctx context.Context, id string) (*Conversation, error)
+	// UpdateConversation stores c if the stored version is still c.Version,
+	// and then increments c.Version. KindConflict when another change came
+	// first: reload and decide again.
+	UpdateConversation(ctx context.Context, c *Conversation) error
+	// LiveConversations returns the ids of conversations that have not
+	// reached a terminal state.
+	LiveConversations(ctx context.Context) ([]string, error)
+	// ActiveConversation returns the id of the user's live conversation in a
+	// channel, or "" when there is none.
+	ActiveConversation(ctx context.Context, channel, user string) (string, error)
+	// SetActiveConversation records (or, with id "", clears) it.
+	SetActiveConversation(ctx context.Context, channel, user, id string) error
+
+	// FirstDelivery reports whether key is seen for the first time within
+	// ttl: retried deliveries of one request share a key.
+	FirstDelivery(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// AcquireLease takes or renews the lease on name for owner. It reports
+	// false when another owner holds it.
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	// ReleaseLease lets go of a lease held by owner; a lease held by another
+	// owner is left alone.
+	ReleaseLease(ctx context.Context, name, owner string) error
+
+	// ReserveName claims a registration name for a service on behalf of a
+	// conversation. KindConflict when another conversation or registration
+	// holds it. Reserving again for the same conversation succeeds.
+	ReserveName(ctx context.Context, service, name, conversation string) error
+	// ReleaseName gives up a reservation held by the conversation.
+	ReleaseName(ctx context.Context, service, name, conversation string) error
+
+	// SaveSession stores an encrypted admin session for a conversation for
+	// at most ttl; DropSession removes it; Session returns nil when absent.
+	SaveSession(ctx context.Context, conversation string, sealed []byte, ttl time.Duration) error
+	Session(ctx context.Context, conversation string) ([]byte, error)
+	DropSession(ctx context.Context, conversation string) error
+
+	// AddRegistration records a registration the bot created and schedules
+	// its secret's expiry in the reminder schedule.
+	AddRegistration(ctx context.Context, r Registration) error
+	// Registrations lists the recorded registrations, of one tenant when
+	// tenant is not empty (matched against Tenant and TenantID).
+	Registrations(ctx context.Context, tenant string) ([]Registration, error)
+
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+}
