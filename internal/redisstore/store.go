@@ -1,0 +1,357 @@
+// Package redisstore implements appreg.Store on Redis through go-redis.
+//
+// Every conversation is one hash, bot:conv:{id}, holding the conversation as
+// JSON ("d") beside its version ("v"). Updates are a compare-and-set in a Lua
+// script on that one key, so they are atomic on a single server, a Sentinel
+// pair and a Cluster alike; keys that belong to one conversation share its
+// hash tag {id}. The hash expires after the configured idle time and every
+// update renews it: a conversation nobody touches goes away by itself.
+//
+// Indexes that span conversations (the live set, the registry) are written
+// after the conversation itself and are repaired by readers: a live entry
+// whose conversation is gone is dropped when met.
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
+)
+
+// Store is an appreg.Store on Redis. It is safe for concurrent use.
+type Store struct {
+	rdb  redis.UniversalClient
+	idle time.Duration
+	now  func() time.Time
+}
+
+var _ appreg.Store = (*Store)(nil)
+
+// New returns a Store on rdb. Conversations expire after idle without a
+// change. now may be nil (time.Now).
+func New(rdb redis.UniversalClient, idle time.Duration, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{rdb: rdb, idle: idle, now: now}
+}
+
+// Key names. Keys of one conversation share the hash tag {id}.
+func convKey(id string) string    { return "bot:conv:{" + id + "}" }
+func sessionKey(id string) string { return "bot:conv:{" + id + "}:session" }
+
+const (
+	liveKey          = "bot:live"
+	registrationsKey = "bot:registrations"
+	remindersKey     = "bot:reminders"
+)
+
+func activeKey(channel, user string) string { return "bot:active:" + channel + ":" + user }
+func seenKey(key string) string             { return "bot:seen:" + key }
+func leaseKey(name string) string           { return "bot:lease:" + name }
+func nameKey(service, name string) string {
+	return "bot:name:" + strings.ToLower(service) + ":" + appreg.NameKey(name)
+}
+
+// casScript stores a new version of a conversation if the stored version is
+// the expected one. Returns 1 when stored, 0 on a version mismatch and -1
+// when the conversation is gone.
+var casScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return -1 end
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`)
+
+// releaseScript deletes a key only when it holds the expected value.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// leaseScript takes a free lease or renews one the owner already holds.
+var leaseScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`)
+
+func unavailable(err error) error {
+	return appreg.Wrap(appreg.KindUnavailable, err, "The bot's storage is temporarily unavailable. Please try again in a minute.")
+}
+
+// CreateConversation implements appreg.Store.
+func (s *Store) CreateConversation(ctx context.Context, c *appreg.Conversation) error {
+	c.Version = 1
+	data, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode conversation: %w", err)
+	}
+	created, err := s.rdb.HSetNX(ctx, convKey(c.ID), "v", "1").Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	if !created {
+		return appreg.Errorf(appreg.KindConflict, "A conversation with this id exists already.")
+	}
+	pipe := s.rdb.TxPipeline()
+	pipe.HSet(ctx, convKey(c.ID), "d", data)
+	pipe.PExpire(ctx, convKey(c.ID), s.idle)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return unavailable(err)
+	}
+	if err := s.rdb.ZAdd(ctx, liveKey, redis.Z{Score: float64(s.now().Unix()), Member: c.ID}).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Conversation implements appreg.Store.
+func (s *Store) Conversation(ctx context.Context, id string) (*appreg.Conversation, error) {
+	data, err := s.rdb.HGet(ctx, convKey(id), "d").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, appreg.Errorf(appreg.KindNotFound, "This conversation has ended or expired. Start a new one with `/appreg new <tenant>`.")
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	var c appreg.Conversation
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("decode conversation %s: %w", id, err)
+	}
+	return &c, nil
+}
+
+// UpdateConversation implements appreg.Store.
+func (s *Store) UpdateConversation(ctx context.Context, c *appreg.Conversation) error {
+	expected := c.Version
+	next := *c
+	next.Version = expected + 1
+	next.UpdatedAt = s.now().UTC()
+	data, err := json.Marshal(&next)
+	if err != nil {
+		return fmt.Errorf("encode conversation: %w", err)
+	}
+	res, err := casScript.Run(ctx, s.rdb, []string{convKey(c.ID)},
+		expected, next.Version, data, s.idle.Milliseconds()).Int()
+	if err != nil {
+		return unavailable(err)
+	}
+	switch res {
+	case -1:
+		return appreg.Errorf(appreg.KindNotFound, "This conversation has ended or expired. Start a new one with `/appreg new <tenant>`.")
+	case 0:
+		return appreg.Errorf(appreg.KindConflict, "The conversation changed meanwhile.")
+	}
+	*c = next
+	if c.State.Terminal() {
+		err = s.rdb.ZRem(ctx, liveKey, c.ID).Err()
+	} else {
+		err = s.rdb.ZAdd(ctx, liveKey, redis.Z{Score: float64(s.now().Unix()), Member: c.ID}).Err()
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// LiveConversations implements appreg.Store. Entries whose conversation has
+// expired are dropped from the index on the way.
+func (s *Store) LiveConversations(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.ZRange(ctx, liveKey, 0, -1).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	live := ids[:0]
+	for _, id := range ids {
+		n, err := s.rdb.Exists(ctx, convKey(id)).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		if n == 0 {
+			s.rdb.ZRem(ctx, liveKey, id)
+			continue
+		}
+		live = append(live, id)
+	}
+	return live, nil
+}
+
+// ActiveConversation implements appreg.Store.
+func (s *Store) ActiveConversation(ctx context.Context, channel, user string) (string, error) {
+	id, err := s.rdb.Get(ctx, activeKey(channel, user)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", unavailable(err)
+	}
+	return id, nil
+}
+
+// SetActiveConversation implements appreg.Store.
+func (s *Store) SetActiveConversation(ctx context.Context, channel, user, id string) error {
+	var err error
+	if id == "" {
+		err = s.rdb.Del(ctx, activeKey(channel, user)).Err()
+	} else {
+		err = s.rdb.Set(ctx, activeKey(channel, user), id, s.idle).Err()
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// FirstDelivery implements appreg.Store.
+func (s *Store) FirstDelivery(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	first, err := s.rdb.SetNX(ctx, seenKey(key), 1, ttl).Result()
+	if err != nil {
+		return false, unavailable(err)
+	}
+	return first, nil
+}
+
+// AcquireLease implements appreg.Store.
+func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	ok, err := leaseScript.Run(ctx, s.rdb, []string{leaseKey(name)}, owner, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, unavailable(err)
+	}
+	return ok == 1, nil
+}
+
+// ReleaseLease implements appreg.Store.
+func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
+	if err := releaseScript.Run(ctx, s.rdb, []string{leaseKey(name)}, owner).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// ReserveName implements appreg.Store. A name held by a finished
+// registration is held for good; one held by a conversation lasts as long as
+// the conversation may.
+func (s *Store) ReserveName(ctx context.Context, service, name, conversation string) error {
+	key := nameKey(service, name)
+	ok, err := s.rdb.SetNX(ctx, key, conversation, s.idle).Result()
+	if err != nil {
+		return unavailable(err)
+	}
+	if ok {
+		return nil
+	}
+	holder, err := s.rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) { // released in between: try once more
+		return s.ReserveName(ctx, service, name, conversation)
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	if holder == conversation {
+		return nil
+	}
+	if strings.HasPrefix(holder, "registration:") {
+		return appreg.Errorf(appreg.KindConflict, "The name %q is already used by a registration for service %q.", name, service)
+	}
+	return appreg.Errorf(appreg.KindConflict, "The name %q is being claimed for service %q in another conversation.", name, service)
+}
+
+// ReleaseName implements appreg.Store.
+func (s *Store) ReleaseName(ctx context.Context, service, name, conversation string) error {
+	if err := releaseScript.Run(ctx, s.rdb, []string{nameKey(service, name)}, conversation).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// SaveSession implements appreg.Store. The bytes must already be encrypted.
+func (s *Store) SaveSession(ctx context.Context, conversation string, sealed []byte, ttl time.Duration) error {
+	if err := s.rdb.Set(ctx, sessionKey(conversation), sealed, ttl).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Session implements appreg.Store.
+func (s *Store) Session(ctx context.Context, conversation string) ([]byte, error) {
+	data, err := s.rdb.Get(ctx, sessionKey(conversation)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return data, nil
+}
+
+// DropSession implements appreg.Store.
+func (s *Store) DropSession(ctx context.Context, conversation string) error {
+	if err := s.rdb.Del(ctx, sessionKey(conversation)).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+func registrationField(r appreg.Registration) string {
+	return r.TenantID + "/" + appreg.NameKey(r.Name)
+}
+
+// AddRegistration implements appreg.Store: it records the registration,
+// holds its name for its service for good, and puts its secret's expiry in
+// the reminder schedule (a sorted set scored by expiry time).
+func (s *Store) AddRegistration(ctx context.Context, r appreg.Registration) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode registration: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	pipe.HSet(ctx, registrationsKey, registrationField(r), data)
+	pipe.Set(ctx, nameKey(r.Service, r.Name), "registration:"+r.AppID, 0)
+	if r.SecretKeyID != "" && !r.Expires.IsZero() {
+		pipe.ZAdd(ctx, remindersKey, redis.Z{Score: float64(r.Expires.Unix()), Member: r.TenantID + "/" + r.AppID + "/" + r.SecretKeyID})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Registrations implements appreg.Store.
+func (s *Store) Registrations(ctx context.Context, tenant string) ([]appreg.Registration, error) {
+	all, err := s.rdb.HGetAll(ctx, registrationsKey).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]appreg.Registration, 0, len(all))
+	for field, data := range all {
+		var r appreg.Registration
+		if err := json.Unmarshal([]byte(data), &r); err != nil {
+			return nil, fmt.Errorf("decode registration %s: %w", field, err)
+		}
+		if tenant == "" || strings.EqualFold(r.Tenant, tenant) || strings.EqualFold(r.TenantID, tenant) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Ping implements appreg.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package redisstore
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
+)
+
+// newTestStore returns a Store on a real Redis when REDIS_TEST_URL is set
+// (CI starts redis-server on loopback), otherwise on miniredis.
+func newTestStore(t testing.TB) (*Store, redis.UniversalClient) {
+	t.Helper()
+	var rdb redis.UniversalClient
+	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
+		o, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb = redis.NewClient(o)
+		if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+			t.Fatalf("flush test redis: %v", err)
+		}
+	} else {
+		mr := miniredis.RunT(t)
+		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return New(rdb, time.Hour, nil), rdb
+}
+
+func newConv(id string) *appreg.Conversation {
+	return &appreg.Conversation{ID: id, State: appreg.StateStarted, Tenant: "contoso.onmicrosoft.com", Service: "sbc1"}
+}
+
+func TestConversationCompareAndSet(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	c := newConv("c1")
+	if err := s.CreateConversation(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateConversation(ctx, newConv("c1")); appreg.ErrorKind(err) != appreg.KindConflict {
+		t.Fatalf("second create: got %v, want conflict", err)
+	}
+	stale, _ := s.Conversation(ctx, "c1")
+	c.State = appreg.StateAwaitingSignIn
+	if err := s.UpdateConversation(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Version != 2 {
+		t.Fatalf("version after update = %d, want 2", c.Version)
+	}
+	stale.State = appreg.StateCancelled
+	if err := s.UpdateConversation(ctx, stale); appreg.ErrorKind(err) != appreg.KindConflict {
+		t.Fatalf("stale update: got %v, want conflict", err)
+	}
+	got, err := s.Conversation(ctx, "c1")
+	if err != nil || got.State != appreg.StateAwaitingSignIn || got.Version != 2 {
+		t.Fatalf("stored = %+v, %v", got, err)
+	}
+	if _, err := s.Conversation(ctx, "nope"); appreg.ErrorKind(err) != appreg.KindNotFound {
+		t.Fatalf("missing: got %v, want not found", err)
+	}
+}
+
+func TestConcurrentUpdatesApplyOnce(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	if err := s.CreateConversation(ctx, newConv("race")); err != nil {
+		t.Fatal(err)
+	}
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := s.Conversation(ctx, "race")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			c.State = appreg.StateAwaitingSignIn
+			if err := s.UpdateConversation(ctx, c); err == nil {
+				wins.Add(1)
+			} else if appreg.ErrorKind(err) != appreg.KindConflict {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	c, _ := s.Conversation(ctx, "race")
+	if int64(wins.Load())+1 != c.Version {
+		t.Fatalf("%d updates won but version is %d", wins.Load(), c.Version)
+	}
+}
+
+func TestLiveConversationsFollowState(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newTestStore(t)
+	for _, id := range []string{"a", "b", "c"} {
+		if err := s.CreateConversation(ctx, newConv(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := s.Conversation(ctx, "b")
+	b.State = appreg.StateCancelled
+	if err := s.UpdateConversation(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	rdb.Del(ctx, convKey("c")) // expired behind the index's back
+	ids, err := s.LiveConversations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 1 || ids[0] != "a" {
+		t.Fatalf("live = %v, want [a]", ids)
+	}
+}
+
+func TestIdempotencyLeasesAndNames(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	tests := []struct {
+		name string
+		run  func() (bool, error)
+		want bool
+	}{
+		{"first delivery", func() (bool, error) { return s.FirstDelivery(ctx, "t1", time.Minute) }, true},
+		{"retried delivery", func() (bool, error) { return s.FirstDelivery(ctx, "t1", time.Minute) }, false},
+		{"lease free", func() (bool, error) { return s.AcquireLease(ctx, "l", "r1", time.Minute) }, true},
+		{"lease renewed by owner", func() (bool, error) { return s.AcquireLease(ctx, "l", "r1", time.Minute) }, true},
+		{"lease held by other", func() (bool, error) { return s.AcquireLease(ctx, "l", "r2", time.Minute) }, false},
+		{"release by other is ignored", func() (bool, error) {
+			_ = s.ReleaseLease(ctx, "l", "r2")
+			return s.AcquireLease(ctx, "l", "r2", time.Minute)
+		}, false},
+		{"release by owner frees it", func() (bool, error) {
+			_ = s.ReleaseLease(ctx, "l", "r1")
+			return s.AcquireLease(ctx, "l", "r2", time.Minute)
+		}, true},
+		{"name free", func() (bool, error) { return s.ReserveName(ctx, "sbc1", "Contoso-1", "c1") == nil, nil }, true},
+		{"name again by same conversation", func() (bool, error) { return s.ReserveName(ctx, "sbc1", "contoso-1", "c1") == nil, nil }, true},
+		{"name by another conversation, any case", func() (bool, error) { return s.ReserveName(ctx, "sbc1", "CONTOSO-1", "c2") == nil, nil }, false},
+		{"same name for another service", func() (bool, error) { return s.ReserveName(ctx, "sbc2", "Contoso-1", "c2") == nil, nil }, true},
+		{"name released", func() (bool, error) {
+			_ = s.ReleaseName(ctx, "sbc1", "Contoso-1", "c1")
+			return s.ReserveName(ctx, "sbc1", "Contoso-1", "c2") == nil, nil
+		}, true},
+	}
+	for _, tt := range tests {
+		got, err := tt.run()
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestRegistrationHoldsNameAndSchedulesReminder(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newTestStore(t)
+	exp := time.Date(2027, 11, 26, 0, 0, 0, 0, time.UTC)
+	r := appreg.Registration{Tenant: "contoso.onmicrosoft.com", TenantID: "tid", Name: "Voice1", AppID: "app", Service: "sbc1", SecretKeyID: "k1", Expires: exp}
+	if err := s.AddRegistration(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReserveName(ctx, "sbc1", "voice1", "c9"); appreg.ErrorKind(err) != appreg.KindConflict {
+		t.Fatalf("reserve a registered name: %v", err)
+	}
+	for _, tenant := range []string{"", "CONTOSO.onmicrosoft.com", "tid"} {
+		regs, err := s.Registrations(ctx, tenant)
+		if err != nil || len(regs) != 1 || regs[0].Name != "Voice1" {
+			t.Fatalf("Registrations(%q) = %v, %v", tenant, regs, err)
+		}
+	}
+	if regs, _ := s.Registrations(ctx, "fabrikam.com"); len(regs) != 0 {
+		t.Fatalf("other tenant: %v", regs)
+	}
+	due, err := rdb.ZRangeByScore(ctx, remindersKey, &redis.ZRangeBy{Min: "-inf", Max: "+inf"}).Result()
+	if err != nil || len(due) != 1 || due[0] != "tid/app/k1" {
+		t.Fatalf("reminders = %v, %v", due, err)
+	}
+}
+
+func TestUnreachableRedisIsUnavailable(t *testing.T) {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer rdb.Close()
+	s := New(rdb, time.Hour, nil)
+	mr.Close()
+	ctx := context.Background()
+	if err := s.Ping(ctx); appreg.ErrorKind(err) != appreg.KindUnavailable {
+		t.Fatalf("ping: %v", err)
+	}
+	if err := s.CreateConversation(ctx, newConv("x")); appreg.ErrorKind(err) != appreg.KindUnavailable {
+		t.Fatalf("create: %v", err)
+	}
+	if err := mr.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+}
