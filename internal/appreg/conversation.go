@@ -1,6 +1,9 @@
 package appreg
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // State is where an onboarding conversation stands. The happy path is
 //
@@ -39,7 +42,8 @@ func (s State) Terminal() bool {
 //
 // Besides the happy path: every live state may be cancelled or fail; a
 // sign-in may expire (code expired, declined, interrupted by a restart); an
-// expired conversation gets a new code; and a conversation that needs the
+// expired conversation gets a new code (a conversation that lost its admin
+// session, or sat idle too long, expires too); and a conversation that needs the
 // admin again (its session was lost to a restart on a replica without the
 // state key) goes back to awaiting_sign_in from signed_in, awaiting_name or
 // creating. A name taken in the tenant sends creating back to awaiting_name.
@@ -51,7 +55,7 @@ func (s State) CanMoveTo(next State) bool {
 	case StateCancelled, StateFailed:
 		return true
 	case StateExpired:
-		return s == StateAwaitingSignIn || s == StateAwaitingName || s == StateSignedIn || s == StateStarted
+		return s != StateExpired
 	}
 	switch s {
 	case StateStarted:
@@ -105,6 +109,22 @@ type Identity struct {
 	TenantID      string `json:"tenant_id"`
 	TenantName    string `json:"tenant_name"`
 	DefaultDomain string `json:"default_domain"`
+	// Domains are the tenant's verified domains.
+	Domains []string `json:"domains,omitempty"`
+}
+
+// Matches reports whether tenant, as typed in a command (a tenant id or a
+// verified domain), names the tenant of this identity.
+func (id Identity) Matches(tenant string) bool {
+	if strings.EqualFold(tenant, id.TenantID) || strings.EqualFold(tenant, id.DefaultDomain) {
+		return true
+	}
+	for _, d := range id.Domains {
+		if strings.EqualFold(tenant, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // Progress records each creation step as it completes, so that a crash or a

@@ -24,7 +24,8 @@ func TestStateTransitions(t *testing.T) {
 		{StateStarted, StateDone, false},
 		{StateStarted, StateCreating, false},
 		{StateAwaitingName, StateDone, false},
-		{StateCreating, StateExpired, false},
+		{StateCreating, StateExpired, true}, // the admin session was lost
+		{StateExpired, StateExpired, false},
 		{StateExpired, StateCreating, false},
 		{StateDone, StateCancelled, false},
 		{StateCancelled, StateAwaitingSignIn, false},

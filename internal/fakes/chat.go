@@ -1,0 +1,141 @@
+package fakes
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
+)
+
+// Said is one thing the bot said through the fake Chat.
+type Said struct {
+	Kind    string // "post", "private", "update", "form"
+	Place   appreg.Place
+	User    string // for private messages and forms
+	Ref     appreg.MessageRef
+	Message appreg.Message
+	Form    appreg.Form
+}
+
+// Text is the message's text with its fields, for assertions.
+func (s Said) Text() string {
+	var b strings.Builder
+	b.WriteString(s.Message.Text)
+	for _, f := range s.Message.Fields {
+		fmt.Fprintf(&b, "\n%s: %s", f.Label, f.Value)
+	}
+	return b.String()
+}
+
+// Chat is a recording appreg.Chat. Safe for concurrent use.
+type Chat struct {
+	mu     sync.Mutex
+	said   []Said
+	seq    int
+	groups map[string][]string
+	fail   map[string][]error
+}
+
+var _ appreg.Chat = (*Chat)(nil)
+
+// NewChat returns an empty recording chat.
+func NewChat() *Chat { return &Chat{groups: map[string][]string{}, fail: map[string][]error{}} }
+
+// SetGroup seeds a user group.
+func (c *Chat) SetGroup(id string, members ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.groups[id] = members
+}
+
+// FailNext makes the next calls of kind ("post", "private", …) fail.
+func (c *Chat) FailNext(kind string, errs ...error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fail[kind] = append(c.fail[kind], errs...)
+}
+
+func (c *Chat) record(s Said) (appreg.MessageRef, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if errs := c.fail[s.Kind]; len(errs) > 0 {
+		c.fail[s.Kind] = errs[1:]
+		return appreg.MessageRef{}, errs[0]
+	}
+	c.seq++
+	if s.Ref.TS == "" {
+		s.Ref = appreg.MessageRef{Channel: s.Place.Channel, TS: fmt.Sprintf("1700000000.%06d", c.seq)}
+	}
+	c.said = append(c.said, s)
+	return s.Ref, nil
+}
+
+// Post implements appreg.Chat.
+func (c *Chat) Post(ctx context.Context, to appreg.Place, msg appreg.Message) (appreg.MessageRef, error) {
+	return c.record(Said{Kind: "post", Place: to, Message: msg})
+}
+
+// PostPrivate implements appreg.Chat.
+func (c *Chat) PostPrivate(ctx context.Context, to appreg.Place, user string, msg appreg.Message) error {
+	_, err := c.record(Said{Kind: "private", Place: to, User: user, Message: msg})
+	return err
+}
+
+// Update implements appreg.Chat.
+func (c *Chat) Update(ctx context.Context, ref appreg.MessageRef, msg appreg.Message) error {
+	_, err := c.record(Said{Kind: "update", Place: appreg.Place{Channel: ref.Channel}, Ref: ref, Message: msg})
+	return err
+}
+
+// OpenForm implements appreg.Chat.
+func (c *Chat) OpenForm(ctx context.Context, trigger, user string, form appreg.Form) error {
+	_, err := c.record(Said{Kind: "form", User: user, Form: form})
+	return err
+}
+
+// ResolveUser implements appreg.Chat.
+func (c *Chat) ResolveUser(ctx context.Context, id string) (appreg.User, error) {
+	return appreg.User{ID: id, Name: "user " + id}, nil
+}
+
+// GroupMembers implements appreg.Chat.
+func (c *Chat) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.groups[group]
+	if !ok {
+		return nil, appreg.Errorf(appreg.KindNotFound, "No user group %s.", group)
+	}
+	return m, nil
+}
+
+// Said returns everything said so far.
+func (c *Chat) Said() []Said {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Said(nil), c.said...)
+}
+
+// WaitFor waits until something said matches, and returns it.
+func (c *Chat) WaitFor(ctx context.Context, match func(Said) bool) (Said, error) {
+	for {
+		for _, s := range c.Said() {
+			if match(s) {
+				return s, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return Said{}, fmt.Errorf("nothing said matched: %w", ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// Containing matches what was said of a kind with a text containing part.
+func Containing(kind, part string) func(Said) bool {
+	return func(s Said) bool { return s.Kind == kind && strings.Contains(s.Text(), part) }
+}

@@ -1,0 +1,198 @@
+package wizard
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
+)
+
+// create runs the creation steps that have not run yet, recording each in
+// the conversation before the next, so that a crash or a retry resumes where
+// it stopped and never creates a second registration:
+//
+//	name free in the tenant → application → service principal → admin
+//	consent per permission → client secret (delivered privately) →
+//	credential check → registry → report
+func (w *Wizard) create(ctx context.Context, c *appreg.Conversation) error {
+	if c.State != appreg.StateCreating {
+		return nil
+	}
+	sess := w.session(ctx, c)
+	if sess == nil {
+		return w.expire(ctx, c, reasonSessionLost)
+	}
+	if c.Reason != "" { // a retry after a failed step
+		c.Reason = ""
+		if err := w.save(ctx, c); err != nil {
+			return err
+		}
+	}
+	p := &c.Progress
+
+	if p.AppObjectID == "" {
+		existing, err := sess.FindApplication(ctx, c.Name)
+		if err != nil {
+			return err
+		}
+		if existing != nil {
+			_ = w.store.ReleaseName(ctx, c.Service, c.Name, c.ID)
+			taken := c.Name
+			return w.askName(ctx, c, reasonNameTakenInTenant(taken, c.Identity))
+		}
+		app, err := sess.CreateApplication(ctx, "appreg-"+c.ID, c.Name, w.cfg.Permissions)
+		if err != nil {
+			return err
+		}
+		p.AppObjectID, p.AppID = app.ObjectID, app.AppID
+		if err := w.save(ctx, c); err != nil {
+			return err
+		}
+		w.log.Info("audit: application created", "conversation", c.ID, "app_id", app.AppID, "tenant_id", c.Identity.TenantID)
+	}
+
+	if p.ServicePrincipal == "" {
+		sp, err := sess.EnsureServicePrincipal(ctx, p.AppID)
+		if err != nil {
+			return err
+		}
+		p.ServicePrincipal = sp
+		if err := w.save(ctx, c); err != nil {
+			return err
+		}
+	}
+
+	for _, perm := range w.cfg.Permissions {
+		if slices.Contains(p.Consented, perm.Name) || slices.Contains(p.ConsentPending, perm.Name) {
+			continue
+		}
+		err := sess.GrantConsent(ctx, p.ServicePrincipal, perm)
+		switch {
+		case err == nil:
+			p.Consented = append(p.Consented, perm.Name)
+		case appreg.ErrorKind(err) == appreg.KindForbidden:
+			p.ConsentPending = append(p.ConsentPending, perm.Name)
+			w.log.Info("consent pending a Privileged Role Administrator", "conversation", c.ID, "permission", perm.Name)
+		default:
+			return err
+		}
+		if err := w.save(ctx, c); err != nil {
+			return err
+		}
+	}
+
+	secret, err := w.firstSecret(ctx, c, sess)
+	if err != nil {
+		return err
+	}
+
+	if !p.Validated && p.ValidationNote == "" {
+		if secret.Text == "" {
+			p.ValidationNote = "not checked: the bot restarted after delivering the secret. Check it with `/appreg check " + c.Name + "`."
+		} else {
+			p.Validated, p.ValidationNote = w.validate(ctx, c, secret.Text)
+		}
+		if err := w.save(ctx, c); err != nil {
+			return err
+		}
+	}
+
+	grants, gerr := sess.SignInAppGrants(ctx)
+	if gerr != nil {
+		w.log.Warn("sign-in app grants not listed", "conversation", c.ID, "err", gerr)
+	}
+	reg := appreg.Registration{
+		Tenant: c.Tenant, TenantID: c.Identity.TenantID, Name: c.Name, AppID: p.AppID, AppObjectID: p.AppObjectID,
+		Service: c.Service, SecretKeyID: p.SecretKeyID, Expires: p.SecretExpires,
+		CreatedBy: c.Requester, CreatedAt: w.now().UTC(), Thread: c.Thread(),
+	}
+	if err := w.store.AddRegistration(ctx, reg); err != nil {
+		return err
+	}
+	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
+		return err
+	}
+	w.post(ctx, c, msgReport(c, w.cfg, grants, gerr, w.now()))
+	return nil
+}
+
+// firstSecret adds the first client secret and delivers its text to the
+// requester, once and privately. A secret whose text was lost (the bot
+// stopped between adding and delivering it) is removed and replaced. It
+// returns the secret with its text when it was made in this call.
+func (w *Wizard) firstSecret(ctx context.Context, c *appreg.Conversation, sess appreg.Session) (appreg.Secret, error) {
+	p := &c.Progress
+	if p.SecretKeyID != "" && p.SecretDelivered {
+		return appreg.Secret{KeyID: p.SecretKeyID, Expires: p.SecretExpires}, nil
+	}
+	if p.SecretKeyID != "" {
+		if err := sess.RemoveSecret(ctx, p.AppObjectID, p.SecretKeyID); err != nil {
+			return appreg.Secret{}, err
+		}
+		p.SecretKeyID, p.SecretExpires = "", time.Time{}
+		if err := w.save(ctx, c); err != nil {
+			return appreg.Secret{}, err
+		}
+	}
+	secret, err := sess.AddSecret(ctx, p.AppObjectID, c.Service, w.cfg.SecretLifetime)
+	if err != nil {
+		return appreg.Secret{}, err
+	}
+	p.SecretKeyID, p.SecretExpires = secret.KeyID, secret.Expires
+	p.LifetimeNote = ""
+	if secret.Capped {
+		p.LifetimeNote = lifetimeCappedNote(w.cfg.SecretLifetime, secret.Expires.Sub(w.now()))
+	}
+	if err := w.save(ctx, c); err != nil {
+		return appreg.Secret{}, err
+	}
+	if err := w.tell(ctx, c, msgSecret(c, secret, w.now())); err != nil {
+		// The text can never be read again: remove the secret so the retry
+		// makes a new one rather than leave one nobody has.
+		if rerr := sess.RemoveSecret(ctx, p.AppObjectID, secret.KeyID); rerr == nil {
+			p.SecretKeyID, p.SecretExpires = "", time.Time{}
+			_ = w.save(ctx, c)
+		}
+		return appreg.Secret{}, err
+	}
+	p.SecretDelivered = true
+	if err := w.save(ctx, c); err != nil {
+		return appreg.Secret{}, err
+	}
+	w.log.Info("audit: client secret created and delivered", "conversation", c.ID, "app_id", p.AppID, "key_id", secret.KeyID, "expires", secret.Expires)
+	return secret, nil
+}
+
+// validate checks the new credentials, retrying with a doubling wait while
+// they replicate. It reports success, or which token failed and why.
+func (w *Wizard) validate(ctx context.Context, c *appreg.Conversation, secret string) (bool, string) {
+	wait := w.cfg.ValidationBackoff
+	var checks []appreg.CredentialCheck
+	for attempt := 1; ; attempt++ {
+		checks = w.tenant.CheckCredentials(ctx, c.Identity.TenantID, c.Progress.AppID, secret)
+		if allOK(checks) {
+			return true, ""
+		}
+		if attempt >= w.cfg.ValidationAttempts {
+			break
+		}
+		w.log.Info("new credentials not working yet; waiting for replication", "conversation", c.ID, "attempt", attempt, "wait", wait)
+		select {
+		case <-ctx.Done():
+			return false, "not finished: the bot stopped while checking."
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+	return false, validationFailedNote(checks, w.cfg.ValidationAttempts)
+}
+
+func allOK(checks []appreg.CredentialCheck) bool {
+	for _, ch := range checks {
+		if !ch.OK {
+			return false
+		}
+	}
+	return len(checks) > 0
+}

@@ -1,0 +1,399 @@
+// Package wizard is the onboarding conversation engine: it turns commands,
+// clicks and form submissions from any chat into steps of the state machine
+// declared in package appreg, and drives the customer's tenant through the
+// Tenant port.
+//
+// Design:
+//   - Every step is a compare-and-set on the conversation's version
+//     (Store.UpdateConversation). Whoever loses a race reloads and finds the
+//     step done: double clicks, retried deliveries and two replicas never
+//     apply a step twice.
+//   - Slow work (waiting for the admin's sign-in, creating the registration)
+//     runs in jobs, one at a time per conversation across all replicas: a job
+//     holds the conversation's lease in the store and renews it while it runs.
+//     User actions (cancel, a name) do not need the lease; jobs notice them
+//     when their own next compare-and-set fails.
+//   - A sweep, at start-up and then every RecoveryInterval, picks up live
+//     conversations whose job died with its replica and either continues them
+//     or tells the user exactly what to do next.
+//   - The admin's session stays in memory; with a state key configured it is
+//     also stored encrypted (AES-256-GCM) so another replica can continue.
+//     Without one, a conversation that meets another replica asks for a new
+//     sign-in.
+//   - Everything the bot says is written in messages.go.
+package wizard
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
+)
+
+// Config holds the wizard's settings. Zero values take the defaults of
+// (*Config).defaults.
+type Config struct {
+	// Operators are chat user ids and user-group ids allowed to run commands;
+	// empty allows everyone.
+	Operators []string
+	// DefaultService names the service when a command gives none.
+	DefaultService string
+	// Permissions are the application permissions the registration needs.
+	Permissions []appreg.Permission
+	// NeededRoles are the directory roles the registration still needs after
+	// onboarding, for the report.
+	NeededRoles []string
+	// SecretLifetime is the first client secret's lifetime.
+	SecretLifetime time.Duration
+	// ValidationAttempts and ValidationBackoff bound the credential check
+	// that waits for a new secret to replicate; the wait doubles each time.
+	ValidationAttempts int
+	ValidationBackoff  time.Duration
+	// IdleTimeout ends a conversation nobody has touched for that long.
+	IdleTimeout time.Duration
+	// StateKey, 32 bytes, encrypts admin sessions stored for other replicas.
+	// Nil keeps sessions in this process only.
+	StateKey []byte
+	// Location is the time zone of times shown to people.
+	Location *time.Location
+	// LeaseTTL is how long a job's lease lasts without renewal.
+	LeaseTTL time.Duration
+	// RecoveryInterval is how often the sweep runs.
+	RecoveryInterval time.Duration
+	// SimulatedTenant labels the tenant as a stand-in in the help.
+	SimulatedTenant bool
+}
+
+func (c *Config) defaults() {
+	if c.DefaultService == "" {
+		c.DefaultService = "default"
+	}
+	if c.SecretLifetime == 0 {
+		c.SecretLifetime = 365 * 24 * time.Hour
+	}
+	if c.ValidationAttempts == 0 {
+		c.ValidationAttempts = 6
+	}
+	if c.ValidationBackoff == 0 {
+		c.ValidationBackoff = 5 * time.Second
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 24 * time.Hour
+	}
+	if c.Location == nil {
+		c.Location = time.UTC
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = 30 * time.Second
+	}
+	if c.RecoveryInterval == 0 {
+		c.RecoveryInterval = time.Minute
+	}
+}
+
+// Observer receives the events the metrics count. All methods must be cheap
+// and safe for concurrent use.
+type Observer interface {
+	Command(name string)
+	Transition(from, to appreg.State)
+	Error(kind appreg.Kind)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Command(string)                        {}
+func (nopObserver) Transition(appreg.State, appreg.State) {}
+func (nopObserver) Error(appreg.Kind)                     {}
+
+// Wizard is the conversation engine. It implements appreg.Bot.
+type Wizard struct {
+	cfg    Config
+	store  appreg.Store
+	chat   appreg.Chat
+	tenant appreg.Tenant
+	log    *slog.Logger
+	obs    Observer
+	now    func() time.Time
+	owner  string // this replica's name in leases
+	sealer *sealer
+
+	ctx  context.Context // parent of all jobs; cancelled by Close
+	stop context.CancelFunc
+	jobs sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[string]appreg.Session // by conversation id
+	groups   map[string]groupCache
+}
+
+var _ appreg.Bot = (*Wizard)(nil)
+
+type groupCache struct {
+	members map[string]bool
+	at      time.Time
+}
+
+// Deps are the wizard's ports and tools. Logger, Observer and Now may be nil.
+type Deps struct {
+	Store    appreg.Store
+	Chat     appreg.Chat
+	Tenant   appreg.Tenant
+	Logger   *slog.Logger
+	Observer Observer
+	Now      func() time.Time
+}
+
+// New returns a Wizard. It starts nothing; call Start.
+func New(cfg Config, d Deps) (*Wizard, error) {
+	cfg.defaults()
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Observer == nil {
+		d.Observer = nopObserver{}
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	var s *sealer
+	if cfg.StateKey != nil {
+		var err error
+		if s, err = newSealer(cfg.StateKey); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Wizard{
+		cfg: cfg, store: d.Store, chat: d.Chat, tenant: d.Tenant, log: d.Logger, obs: d.Observer, now: d.Now,
+		owner: newID(), sealer: s, ctx: ctx, stop: cancel,
+		sessions: map[string]appreg.Session{}, groups: map[string]groupCache{},
+	}, nil
+}
+
+// Start runs the recovery sweep now and then every RecoveryInterval until
+// Close.
+func (w *Wizard) Start() {
+	w.jobs.Add(1)
+	go func() {
+		defer w.jobs.Done()
+		t := time.NewTicker(w.cfg.RecoveryInterval)
+		defer t.Stop()
+		for {
+			w.Sweep(w.ctx)
+			select {
+			case <-w.ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// Close stops all jobs and waits for them. Conversations stay as stored:
+// a sign-in being waited for is picked up by the next sweep of any replica,
+// which tells the user to get a new code; a creation resumes where it
+// stopped.
+func (w *Wizard) Close() {
+	w.stop()
+	w.jobs.Wait()
+}
+
+func newID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// spawn runs job for a conversation in the background while holding the
+// conversation's lease. It reports false, and runs nothing, when another job
+// (here or on another replica) holds the lease.
+func (w *Wizard) spawn(id string, job func(ctx context.Context, c *appreg.Conversation) error) bool {
+	lease := "conv:" + id
+	ok, err := w.store.AcquireLease(w.ctx, lease, w.owner, w.cfg.LeaseTTL)
+	if err != nil {
+		w.log.Warn("lease not taken", "conversation", id, "err", err)
+		return false
+	}
+	if !ok {
+		return false
+	}
+	w.jobs.Add(1)
+	go func() {
+		defer w.jobs.Done()
+		ctx, cancel := context.WithCancel(w.ctx)
+		defer cancel()
+		go w.renew(ctx, cancel, lease)
+		defer func() {
+			// A fresh context: the job's own may be cancelled by Close.
+			rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer rcancel()
+			_ = w.store.ReleaseLease(rctx, lease, w.owner)
+		}()
+		c, err := w.store.Conversation(ctx, id)
+		if err == nil {
+			err = job(ctx, c)
+		}
+		if err != nil && ctx.Err() == nil {
+			w.jobFailed(id, err)
+		}
+	}()
+	return true
+}
+
+// renew keeps a lease while its job runs, and stops the job when the lease
+// is lost to another owner.
+func (w *Wizard) renew(ctx context.Context, stop context.CancelFunc, lease string) {
+	t := time.NewTicker(w.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ok, err := w.store.AcquireLease(ctx, lease, w.owner, w.cfg.LeaseTTL)
+			if err == nil && !ok {
+				w.log.Warn("lease lost; stopping job", "lease", lease)
+				stop()
+				return
+			}
+		}
+	}
+}
+
+// jobFailed reports an error that ended a job, in the conversation's thread.
+func (w *Wizard) jobFailed(id string, err error) {
+	w.obs.Error(appreg.ErrorKind(err))
+	w.log.Error("conversation step failed", "conversation", id, "kind", appreg.ErrorKind(err), "err", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, lerr := w.store.Conversation(ctx, id)
+	if lerr != nil || c.State.Terminal() || c.Status.TS == "" {
+		return
+	}
+	if c.State == appreg.StateCreating {
+		// Recorded so that the sweep waits for the user's Retry.
+		c.Reason = appreg.ErrorMessage(err)
+		if w.save(ctx, c) != nil {
+			return
+		}
+		w.updateStatus(ctx, c)
+	}
+	w.post(ctx, c, msgStepFailed(c, err))
+}
+
+// save stores c (a compare-and-set). On a conflict it returns the error;
+// the caller's job stops, and whoever won carries on.
+func (w *Wizard) save(ctx context.Context, c *appreg.Conversation) error {
+	return w.store.UpdateConversation(ctx, c)
+}
+
+// move moves c to state to, applying change first, and updates the status
+// message. It returns a KindConflict error when the step is not allowed
+// from c's state or another change came first.
+func (w *Wizard) move(ctx context.Context, c *appreg.Conversation, to appreg.State, change func(*appreg.Conversation)) error {
+	from := c.State
+	if !from.CanMoveTo(to) {
+		return appreg.Errorf(appreg.KindConflict, "This conversation is %s and cannot go to %s.", describeState(from), describeState(to))
+	}
+	next := *c
+	if change != nil {
+		change(&next)
+	}
+	next.State = to
+	if err := w.save(ctx, &next); err != nil {
+		return err
+	}
+	*c = next
+	w.obs.Transition(from, to)
+	w.log.Info("conversation moved", "conversation", c.ID, "from", from, "to", to, "version", c.Version)
+	if to.Terminal() {
+		if c.Name != "" && to != appreg.StateDone {
+			_ = w.store.ReleaseName(ctx, c.Service, c.Name, c.ID)
+		}
+		_ = w.store.SetActiveConversation(ctx, c.Requester.Channel, c.Requester.User.ID, "")
+		w.forgetSession(ctx, c.ID)
+	}
+	w.updateStatus(ctx, c)
+	return nil
+}
+
+func (w *Wizard) updateStatus(ctx context.Context, c *appreg.Conversation) {
+	if c.Status.TS == "" {
+		return
+	}
+	if err := w.chat.Update(ctx, c.Status, statusMessage(c, w.cfg.Location)); err != nil {
+		w.log.Warn("status message not updated", "conversation", c.ID, "err", err)
+	}
+}
+
+// post posts msg in the conversation's thread; a failure is logged.
+func (w *Wizard) post(ctx context.Context, c *appreg.Conversation, msg appreg.Message) {
+	if _, err := w.chat.Post(ctx, c.Thread(), msg); err != nil {
+		w.log.Warn("thread message not posted", "conversation", c.ID, "err", err)
+	}
+}
+
+// tell posts msg privately to the requester in the conversation's thread.
+func (w *Wizard) tell(ctx context.Context, c *appreg.Conversation, msg appreg.Message) error {
+	return w.chat.PostPrivate(ctx, c.Thread(), c.Requester.User.ID, msg)
+}
+
+// authorized reports whether the caller may use the bot.
+func (w *Wizard) authorized(ctx context.Context, caller appreg.Caller) (bool, error) {
+	if len(w.cfg.Operators) == 0 || caller.Platform == "console" {
+		return true, nil
+	}
+	var groups []string
+	for _, op := range w.cfg.Operators {
+		if op == caller.User.ID {
+			return true, nil
+		}
+		if isGroupID(op) {
+			groups = append(groups, op)
+		}
+	}
+	var firstErr error
+	for _, g := range groups {
+		members, err := w.groupMembers(ctx, g)
+		if err != nil {
+			firstErr = errors.Join(firstErr, err)
+			continue
+		}
+		if members[caller.User.ID] {
+			return true, nil
+		}
+	}
+	return false, firstErr
+}
+
+// isGroupID reports whether an operator entry is a Slack user-group id.
+func isGroupID(id string) bool { return len(id) > 1 && id[0] == 'S' }
+
+const groupCacheTTL = time.Minute
+
+func (w *Wizard) groupMembers(ctx context.Context, group string) (map[string]bool, error) {
+	w.mu.Lock()
+	gc, ok := w.groups[group]
+	w.mu.Unlock()
+	if ok && w.now().Sub(gc.at) < groupCacheTTL {
+		return gc.members, nil
+	}
+	ids, err := w.chat.GroupMembers(ctx, group)
+	if err != nil {
+		return nil, fmt.Errorf("members of %s: %w", group, err)
+	}
+	members := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		members[id] = true
+	}
+	w.mu.Lock()
+	w.groups[group] = groupCache{members: members, at: w.now()}
+	w.mu.Unlock()
+	return members, nil
+}
