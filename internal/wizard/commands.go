@@ -20,6 +20,10 @@ var (
 	servicePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$`)
 )
 
+// ValidService reports whether s may name a service: 1 to 40 letters,
+// digits, dots, dashes or underscores, starting with a letter or digit.
+func ValidService(s string) bool { return servicePattern.MatchString(s) }
+
 // Command implements appreg.Bot.
 func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
 	args := strings.Fields(cmd.Text)
@@ -82,7 +86,7 @@ func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args
 	if !tenantIDPattern.MatchString(tenant) && !domainPattern.MatchString(tenant) {
 		return reply(msgBadTenant(tenant))
 	}
-	if !servicePattern.MatchString(service) {
+	if !ValidService(service) {
 		return reply(msgBadService(service))
 	}
 	if id, err := w.store.ActiveConversation(ctx, caller.Channel, caller.User.ID); err != nil {

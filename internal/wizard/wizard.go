@@ -397,3 +397,23 @@ func (w *Wizard) groupMembers(ctx context.Context, group string) (map[string]boo
 	w.mu.Unlock()
 	return members, nil
 }
+
+// CountByState counts the live conversations by state, for the metrics.
+func (w *Wizard) CountByState(ctx context.Context) (map[appreg.State]int, error) {
+	ids, err := w.store.LiveConversations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[appreg.State]int{}
+	for _, id := range ids {
+		c, err := w.store.Conversation(ctx, id)
+		if appreg.ErrorKind(err) == appreg.KindNotFound {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		counts[c.State]++
+	}
+	return counts, nil
+}

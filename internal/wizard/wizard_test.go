@@ -284,7 +284,9 @@ func TestSignInOutcomes(t *testing.T) {
 			if tt.newCodeOK {
 				h.wait(fakes.Containing("post", tt.reason))
 				h.click(requester, ActionNewCode)
-				h.wait(func(s fakes.Said) bool { return s.Kind == "private" && strings.Contains(s.Text(), "FAKE") && !strings.Contains(s.Text(), "FAKE0001") })
+				h.wait(func(s fakes.Said) bool {
+					return s.Kind == "private" && strings.Contains(s.Text(), "FAKE") && !strings.Contains(s.Text(), "FAKE0001")
+				})
 				h.tenant.Approve()
 				h.waitState(appreg.StateAwaitingName)
 			}
@@ -424,7 +426,9 @@ func TestCancel(t *testing.T) {
 	h.waitState(appreg.StateAwaitingSignIn)
 	// Someone else clicks Cancel: refused.
 	h.click("U_OTHER", ActionCancel)
-	h.wait(func(s fakes.Said) bool { return s.Kind == "private" && s.User == "U_OTHER" && strings.Contains(s.Text(), "Only <@U_REQ>") })
+	h.wait(func(s fakes.Said) bool {
+		return s.Kind == "private" && s.User == "U_OTHER" && strings.Contains(s.Text(), "Only <@U_REQ>")
+	})
 	r := h.command(requester, "cancel")
 	if !strings.Contains(r.Text, "Cancelled") {
 		t.Fatalf("reply = %q", r.Text)
