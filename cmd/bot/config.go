@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/wizard"
+)
+
+// Config is every setting of the bot. Each field comes from the environment
+// variable named in its tag; LoadConfig applies the defaults and checks
+// everything in one place.
+type Config struct {
+	SlackBotToken      string         `env:"SLACK_BOT_TOKEN"`      // xoxb-…; without it the bot runs in the console
+	SlackSigningSecret string         `env:"SLACK_SIGNING_SECRET"` // HTTP mode
+	SlackAppToken      string         `env:"SLACK_APP_TOKEN"`      // xapp-…: Socket Mode
+	SlackAPIURL        string         `env:"SLACK_API_URL"`        // Web API base URL override
+	RedisURL           string         `env:"REDIS_URL"`            // redis:// or rediss://; empty: embedded
+	RedisAddrs         []string       `env:"REDIS_ADDRS"`          // more nodes: Cluster, or sentinels
+	RedisMasterName    string         `env:"REDIS_MASTER_NAME"`    // Sentinel
+	ListenAddr         string         `env:"BOT_LISTEN_ADDR"`
+	Operators          []string       `env:"BOT_OPERATORS"`
+	IdleTimeout        time.Duration  `env:"BOT_IDLE_TIMEOUT"`
+	StateKey           []byte         `env:"BOT_STATE_KEY"`
+	LogLevel           slog.Level     `env:"BOT_LOG_LEVEL"`
+	DefaultService     string         `env:"BOT_DEFAULT_SERVICE"`
+	Permissions        []string       `env:"BOT_PERMISSIONS"`
+	NeededRoles        []string       `env:"BOT_NEEDED_ROLES"`
+	SecretLifetime     time.Duration  `env:"BOT_SECRET_LIFETIME"`
+	ValidationAttempts int            `env:"BOT_VALIDATION_ATTEMPTS"`
+	ValidationBackoff  time.Duration  `env:"BOT_VALIDATION_BACKOFF"`
+	Location           *time.Location `env:"BOT_TIMEZONE"`
+	SimulatedTenant    bool           `env:"BOT_SIMULATED_TENANT"`
+	AzureClientID      string         `env:"AZURE_CLIENT_ID"`
+	AzureAuthorityHost string         `env:"AZURE_AUTHORITY_HOST"`
+	GraphEndpoint      string         `env:"GRAPH_ENDPOINT"`
+}
+
+// Console reports whether the bot talks in the terminal rather than Slack.
+func (c Config) Console() bool { return c.SlackBotToken == "" }
+
+// GraphAppID is Microsoft Graph's application id: the resource of the
+// default permissions.
+const GraphAppID = "00000003-0000-0000-c000-000000000000"
+
+// PermissionList is the permission profile as the wizard takes it.
+func (c Config) PermissionList() []appreg.Permission {
+	out := make([]appreg.Permission, 0, len(c.Permissions))
+	for _, p := range c.Permissions {
+		out = append(out, appreg.Permission{Resource: GraphAppID, Name: p})
+	}
+	return out
+}
+
+// LoadConfig reads the settings through getenv, applies the defaults and
+// validates them. The error is one line that names the setting.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	list := func(name, def string) []string {
+		var out []string
+		for _, s := range strings.Split(get(name, def), ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	c := Config{
+		SlackBotToken: get("SLACK_BOT_TOKEN", ""), SlackSigningSecret: get("SLACK_SIGNING_SECRET", ""),
+		SlackAppToken: get("SLACK_APP_TOKEN", ""), SlackAPIURL: get("SLACK_API_URL", ""),
+		RedisURL: get("REDIS_URL", ""), RedisAddrs: list("REDIS_ADDRS", ""), RedisMasterName: get("REDIS_MASTER_NAME", ""),
+		ListenAddr: get("BOT_LISTEN_ADDR", ":3000"), Operators: list("BOT_OPERATORS", ""),
+		DefaultService:     get("BOT_DEFAULT_SERVICE", "default"),
+		Permissions:        list("BOT_PERMISSIONS", "Organization.Read.All,User.Read.All,Group.Read.All"),
+		NeededRoles:        list("BOT_NEEDED_ROLES", "Teams Administrator"),
+		AzureClientID:      get("AZURE_CLIENT_ID", ""),
+		AzureAuthorityHost: get("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/"),
+		GraphEndpoint:      get("GRAPH_ENDPOINT", "https://graph.microsoft.com"),
+	}
+	var err error
+	fail := func(name string, err error) (Config, error) { return Config{}, fmt.Errorf("%s: %w", name, err) }
+	if c.IdleTimeout, err = duration(get("BOT_IDLE_TIMEOUT", "24h")); err != nil || c.IdleTimeout < time.Minute {
+		return fail("BOT_IDLE_TIMEOUT", orMsg(err, "must be at least 1m"))
+	}
+	if c.SecretLifetime, err = duration(get("BOT_SECRET_LIFETIME", "365d")); err != nil || c.SecretLifetime < 24*time.Hour || c.SecretLifetime > 730*24*time.Hour {
+		return fail("BOT_SECRET_LIFETIME", orMsg(err, "must be between 1d and 730d (24 months, the portal's maximum)"))
+	}
+	if c.ValidationBackoff, err = duration(get("BOT_VALIDATION_BACKOFF", "5s")); err != nil || c.ValidationBackoff <= 0 {
+		return fail("BOT_VALIDATION_BACKOFF", orMsg(err, "must be positive"))
+	}
+	if c.ValidationAttempts, err = strconv.Atoi(get("BOT_VALIDATION_ATTEMPTS", "6")); err != nil || c.ValidationAttempts < 1 || c.ValidationAttempts > 20 {
+		return fail("BOT_VALIDATION_ATTEMPTS", orMsg(err, "must be a number from 1 to 20"))
+	}
+	if err = c.LogLevel.UnmarshalText([]byte(get("BOT_LOG_LEVEL", "info"))); err != nil {
+		return fail("BOT_LOG_LEVEL", fmt.Errorf("want debug, info, warn or error"))
+	}
+	if c.Location, err = time.LoadLocation(get("BOT_TIMEZONE", "UTC")); err != nil {
+		return fail("BOT_TIMEZONE", fmt.Errorf("unknown time zone (want an IANA name such as Europe/Berlin)"))
+	}
+	if c.SimulatedTenant, err = strconv.ParseBool(get("BOT_SIMULATED_TENANT", "false")); err != nil {
+		return fail("BOT_SIMULATED_TENANT", fmt.Errorf("want true or false"))
+	}
+	if key := get("BOT_STATE_KEY", ""); key != "" {
+		if c.StateKey, err = base64.StdEncoding.DecodeString(key); err != nil || len(c.StateKey) != 32 {
+			return fail("BOT_STATE_KEY", fmt.Errorf("want 32 random bytes in base64 (openssl rand -base64 32)"))
+		}
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return fail("REDIS_URL", fmt.Errorf("want a redis:// or rediss:// URL"))
+		}
+	}
+	for name, v := range map[string]string{"AZURE_AUTHORITY_HOST": c.AzureAuthorityHost, "GRAPH_ENDPOINT": c.GraphEndpoint, "SLACK_API_URL": c.SlackAPIURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fail(name, fmt.Errorf("want an https URL"))
+		}
+	}
+	if !c.Console() {
+		if c.SlackSigningSecret == "" && c.SlackAppToken == "" {
+			return fail("SLACK_SIGNING_SECRET", fmt.Errorf("required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)"))
+		}
+		if !strings.HasPrefix(c.SlackBotToken, "xoxb-") {
+			return fail("SLACK_BOT_TOKEN", fmt.Errorf("want a bot token (xoxb-…)"))
+		}
+		if c.SlackAppToken != "" && !strings.HasPrefix(c.SlackAppToken, "xapp-") {
+			return fail("SLACK_APP_TOKEN", fmt.Errorf("want an app-level token (xapp-…)"))
+		}
+		if c.AzureClientID == "" && !c.SimulatedTenant {
+			return fail("AZURE_CLIENT_ID", fmt.Errorf("required with Slack (or set BOT_SIMULATED_TENANT=true to try the bot against the stand-in)"))
+		}
+	} else if c.AzureClientID == "" {
+		// The zero-configuration console walks through the wizard against
+		// the stand-in.
+		c.SimulatedTenant = true
+	}
+	if len(c.Permissions) == 0 {
+		return fail("BOT_PERMISSIONS", fmt.Errorf("name at least one permission"))
+	}
+	if !wizard.ValidService(c.DefaultService) {
+		return fail("BOT_DEFAULT_SERVICE", fmt.Errorf("use letters, digits, dots, dashes or underscores"))
+	}
+	return c, nil
+}
+
+// duration parses a Go duration, or a whole number of days such as "365d".
+func duration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (e.g. 90s, 15m, 24h, 365d)", s)
+	}
+	return d, nil
+}
+
+func orMsg(err error, msg string) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%s", msg)
+}

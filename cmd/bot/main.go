@@ -1,0 +1,250 @@
+// Command bot runs appreg-bot: in Slack (HTTP mode, or Socket Mode with
+// SLACK_APP_TOKEN) when SLACK_BOT_TOKEN is set, otherwise as a chat in the
+// terminal. Every setting is an environment variable; see README.md.
+//
+// This package only reads the configuration and wires the adapters together.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/appreg-bot/appreg-bot/handlers/console"
+	"github.com/appreg-bot/appreg-bot/handlers/ops"
+	"github.com/appreg-bot/appreg-bot/handlers/slackbot"
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/entra"
+	"github.com/appreg-bot/appreg-bot/internal/logging"
+	"github.com/appreg-bot/appreg-bot/internal/metrics"
+	"github.com/appreg-bot/appreg-bot/internal/redisstore"
+	"github.com/appreg-bot/appreg-bot/internal/simtenant"
+	"github.com/appreg-bot/appreg-bot/internal/wizard"
+)
+
+func main() {
+	cfg, err := LoadConfig(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "appreg-bot: configuration:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := &Main{Config: cfg, Stdin: os.Stdin, Stdout: os.Stdout, LogOutput: os.Stderr}
+	if err := m.Start(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "appreg-bot:", err)
+		os.Exit(1)
+	}
+	select {
+	case <-ctx.Done():
+	case <-m.Done():
+	}
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "appreg-bot: shutdown:", err)
+		os.Exit(1)
+	}
+}
+
+// Main is the running bot. Tests start it with BOT_LISTEN_ADDR 127.0.0.1:0.
+type Main struct {
+	Config    Config
+	Stdin     io.Reader // the console's input
+	Stdout    io.Writer // the console's output
+	LogOutput io.Writer // JSON log lines
+
+	// Tenant, when set, replaces the tenant adapter the configuration
+	// names: tests give several replicas one stand-in.
+	Tenant appreg.Tenant
+	// Simulated is the stand-in tenant when Config.SimulatedTenant is set.
+	Simulated *simtenant.Server
+
+	log      *slog.Logger
+	wizard   *wizard.Wizard
+	server   *http.Server
+	listener net.Listener
+	cancel   context.CancelFunc
+	done     chan struct{}
+	bg       sync.WaitGroup
+	closers  []func()
+}
+
+// Demo tenant of the simulated mode.
+const (
+	demoTenantID = "8f1b6a2c-4d3e-4f50-9a61-7b8c9d0e1f23"
+	demoDomain   = "contoso.onmicrosoft.com"
+	demoAdmin    = "admin@contoso.onmicrosoft.com"
+)
+
+// Start connects the store, the chat and the tenant, starts the HTTP server
+// and the conversation engine, and returns. Done is closed when the console
+// ends.
+func (m *Main) Start(ctx context.Context) error {
+	cfg := m.Config
+	m.done = make(chan struct{})
+	m.log = logging.New(m.LogOutput, cfg.LogLevel)
+	ctx, m.cancel = context.WithCancel(ctx)
+
+	rdb, closeRedis, err := redisstore.Connect(redisstore.Options{URL: cfg.RedisURL, Addrs: cfg.RedisAddrs, MasterName: cfg.RedisMasterName}, m.log)
+	if err != nil {
+		return err
+	}
+	m.closers = append(m.closers, closeRedis)
+	store := redisstore.New(rdb, cfg.IdleTimeout, nil)
+	if err := store.Ping(ctx); err != nil {
+		m.log.Warn("redis is not answering yet; the bot keeps trying and /readyz fails until it does", "err", err)
+	}
+
+	tenant := m.Tenant
+	if tenant == nil {
+		if tenant, err = m.tenant(); err != nil {
+			return err
+		}
+	}
+
+	var chat appreg.Chat
+	var con *console.Console
+	if cfg.Console() {
+		con = console.New(m.Stdout)
+		chat = con
+	} else {
+		chat = slackbot.NewChat(cfg.SlackBotToken, cfg.SlackAPIURL, m.log)
+	}
+	if len(cfg.Operators) == 0 && !cfg.Console() {
+		m.log.Warn("BOT_OPERATORS is empty: everyone in the workspace may use the bot")
+	}
+	if cfg.StateKey == nil {
+		m.log.Info("BOT_STATE_KEY is not set: an admin's session stays in this process; a conversation that moves to another replica asks for a new sign-in")
+	}
+
+	var w *wizard.Wizard
+	met := metrics.New(func(ctx context.Context) (map[appreg.State]int, error) { return w.CountByState(ctx) })
+	w, err = wizard.New(wizard.Config{
+		Operators: cfg.Operators, DefaultService: cfg.DefaultService, Permissions: cfg.PermissionList(),
+		NeededRoles: cfg.NeededRoles, SecretLifetime: cfg.SecretLifetime,
+		ValidationAttempts: cfg.ValidationAttempts, ValidationBackoff: cfg.ValidationBackoff,
+		IdleTimeout: cfg.IdleTimeout, StateKey: cfg.StateKey, Location: cfg.Location, SimulatedTenant: cfg.SimulatedTenant,
+	}, wizard.Deps{Store: store, Chat: chat, Tenant: tenant, Logger: m.log, Observer: met})
+	if err != nil {
+		return err
+	}
+	m.wizard = w
+	w.Start()
+
+	mux := http.NewServeMux()
+	ops.Register(mux, store, met.Registry)
+	in := slackbot.Inbound{Bot: w, Log: m.log, OnAck: met.Ack}
+	if !cfg.Console() {
+		in.Chat = chat.(*slackbot.Chat)
+		if cfg.SlackSigningSecret != "" {
+			h, err := slackbot.NewHandler(in, cfg.SlackSigningSecret, nil)
+			if err != nil {
+				return err
+			}
+			mux.Handle("/slack/", h)
+		}
+	}
+	if m.listener, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
+		return fmt.Errorf("BOT_LISTEN_ADDR %s: %w", cfg.ListenAddr, err)
+	}
+	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		if err := m.server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("http server stopped", "err", err)
+		}
+	}()
+
+	mode := "console"
+	switch {
+	case cfg.Console():
+		m.bg.Add(1)
+		go func() {
+			defer m.bg.Done()
+			defer close(m.done)
+			if m.Simulated != nil {
+				fmt.Fprintf(m.Stdout, "Simulated tenant %s (not for production). When the bot shows a sign-in code, type `approve` to sign in as the customer admin %s, or `decline`.\n", demoDomain, demoAdmin)
+				con.Local = map[string]func() string{
+					"approve": func() string { return result(m.Simulated.Approve("", demoAdmin), "The customer admin signed in.") },
+					"decline": func() string { return result(m.Simulated.Decline(""), "The customer admin declined.") },
+				}
+			}
+			if err := con.Run(ctx, m.Stdin, w); err != nil {
+				m.log.Error("console stopped", "err", err)
+			}
+		}()
+	case cfg.SlackAppToken != "":
+		mode = "slack socket mode"
+		m.bg.Add(1)
+		go func() {
+			defer m.bg.Done()
+			if err := slackbot.RunSocketMode(ctx, cfg.SlackAppToken, cfg.SlackAPIURL, in); err != nil {
+				m.log.Error("socket mode stopped", "err", err)
+			}
+		}()
+	default:
+		mode = "slack http"
+	}
+	m.log.Info("appreg-bot started", "mode", mode, "listen", m.listener.Addr().String(), "simulated_tenant", cfg.SimulatedTenant)
+	return nil
+}
+
+func result(err error, ok string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return ok
+}
+
+// tenant builds the tenant adapter: on Microsoft Entra ID and Graph, or on
+// the in-process stand-in.
+func (m *Main) tenant() (appreg.Tenant, error) {
+	cfg := m.Config
+	ec := entra.Config{ClientID: cfg.AzureClientID, AuthorityHost: cfg.AzureAuthorityHost, GraphEndpoint: cfg.GraphEndpoint, Logger: m.log}
+	if cfg.SimulatedTenant {
+		m.log.Warn("BOT_SIMULATED_TENANT=true: talking to an in-process stand-in for Entra ID and Graph, not to Microsoft. Not for production.")
+		sim := simtenant.New(simtenant.Options{})
+		sim.AddTenant(simtenant.Tenant{ID: demoTenantID, DisplayName: "Contoso", Domains: []string{demoDomain, "contoso.com"}})
+		sim.AddUser(demoTenantID, simtenant.User{UPN: demoAdmin, DisplayName: "Contoso Admin", Roles: []string{"Application Administrator"}})
+		m.Simulated = sim
+		m.closers = append(m.closers, sim.Close)
+		ec.ClientID, ec.AuthorityHost, ec.GraphEndpoint, ec.HTTPClient = sim.ClientID(), sim.URL(), sim.URL(), sim.Client()
+	}
+	return entra.New(ec)
+}
+
+// Addr is the HTTP server's address.
+func (m *Main) Addr() string { return m.listener.Addr().String() }
+
+// Done is closed when the console ends.
+func (m *Main) Done() <-chan struct{} { return m.done }
+
+// Close shuts down gracefully: requests being acknowledged finish, jobs stop
+// and leave every conversation resumable, connections close.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	if m.server != nil {
+		err = m.server.Shutdown(ctx)
+	}
+	m.cancel()
+	if m.wizard != nil {
+		m.wizard.Close()
+	}
+	m.bg.Wait()
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		m.closers[i]()
+	}
+	m.log.Info("appreg-bot stopped")
+	return err
+}

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/appreg-bot/appreg-bot/internal/entra"
+	"github.com/appreg-bot/appreg-bot/internal/simtenant"
+	"github.com/appreg-bot/appreg-bot/internal/slackfake"
+)
+
+const signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
+
+func TestLoadConfig(t *testing.T) {
+	base := map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "AZURE_CLIENT_ID": "c"}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(Config) bool
+	}{
+		{"console defaults", map[string]string{}, "", func(c Config) bool {
+			return c.Console() && c.SimulatedTenant && c.ListenAddr == ":3000" && c.SecretLifetime == 365*24*time.Hour &&
+				len(c.Permissions) == 3 && c.IdleTimeout == 24*time.Hour && c.Location == time.UTC
+		}},
+		{"slack http", base, "", func(c Config) bool { return !c.Console() && !c.SimulatedTenant }},
+		{"slack without signing secret", map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "AZURE_CLIENT_ID": "c"}, "SLACK_SIGNING_SECRET", nil},
+		{"socket mode", map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "AZURE_CLIENT_ID": "c"}, "", nil},
+		{"user token", with(base, "SLACK_BOT_TOKEN", "xoxp-1"), "SLACK_BOT_TOKEN", nil},
+		{"bad app token", with(base, "SLACK_APP_TOKEN", "xoxb-2"), "SLACK_APP_TOKEN", nil},
+		{"slack needs a client id", map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, "AZURE_CLIENT_ID", nil},
+		{"bad redis url", with(base, "REDIS_URL", "http://x"), "REDIS_URL", nil},
+		{"rediss", with(base, "REDIS_URL", "rediss://u:p@h:6380/1"), "", nil},
+		{"lifetime in days", with(base, "BOT_SECRET_LIFETIME", "180d"), "", func(c Config) bool { return c.SecretLifetime == 180*24*time.Hour }},
+		{"lifetime too long", with(base, "BOT_SECRET_LIFETIME", "800d"), "BOT_SECRET_LIFETIME", nil},
+		{"bad idle", with(base, "BOT_IDLE_TIMEOUT", "soon"), "BOT_IDLE_TIMEOUT", nil},
+		{"bad state key", with(base, "BOT_STATE_KEY", "c2hvcnQ="), "BOT_STATE_KEY", nil},
+		{"bad time zone", with(base, "BOT_TIMEZONE", "Mars/Base"), "BOT_TIMEZONE", nil},
+		{"bad level", with(base, "BOT_LOG_LEVEL", "loud"), "BOT_LOG_LEVEL", nil},
+		{"bad simulated", with(base, "BOT_SIMULATED_TENANT", "perhaps"), "BOT_SIMULATED_TENANT", nil},
+		{"bad graph endpoint", with(base, "GRAPH_ENDPOINT", "graph"), "GRAPH_ENDPOINT", nil},
+		{"operators", with(base, "BOT_OPERATORS", "U1, S2 ,"), "", func(c Config) bool { return len(c.Operators) == 2 && c.Operators[1] == "S2" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := LoadConfig(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr+":") {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.check != nil && !tt.check(c) {
+				t.Fatalf("config = %+v", c)
+			}
+		})
+	}
+}
+
+func with(m map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for a, b := range m {
+		if a != k {
+			out[a] = b
+		}
+	}
+	return out
+}
+
+// env is the test environment: a Slack fake, a Redis and the stand-in
+// tenant, shared by the bot replicas a test starts.
+type env struct {
+	t     *testing.T
+	ctx   context.Context
+	slack *slackfake.Server
+	redis string
+	sim   *simtenant.Server
+	logs  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newEnv(t *testing.T) *env {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	e := &env{t: t, ctx: ctx, slack: slackfake.New("xoxb-test"), sim: simtenant.New(simtenant.Options{}), logs: &syncBuffer{}}
+	t.Cleanup(e.slack.Close)
+	t.Cleanup(e.sim.Close)
+	e.sim.AddTenant(simtenant.Tenant{ID: demoTenantID, DisplayName: "Contoso", Domains: []string{demoDomain}})
+	e.sim.AddUser(demoTenantID, simtenant.User{UPN: demoAdmin, DisplayName: "Contoso Admin", Roles: []string{"Application Administrator"}})
+	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
+		e.redis = url
+	} else {
+		e.redis = "redis://" + miniredis.RunT(t).Addr()
+	}
+	return e
+}
+
+// start runs one bot replica in Slack HTTP mode.
+func (e *env) start(extra map[string]string) *Main {
+	e.t.Helper()
+	vars := map[string]string{
+		"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": signingSecret, "SLACK_API_URL": e.slack.URL() + "/",
+		"REDIS_URL": e.redis, "BOT_LISTEN_ADDR": "127.0.0.1:0", "BOT_SIMULATED_TENANT": "true", "BOT_VALIDATION_BACKOFF": "20ms",
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	cfg, err := LoadConfig(func(k string) string { return vars[k] })
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tenant, err := entra.New(entra.Config{ClientID: e.sim.ClientID(), AuthorityHost: e.sim.URL(), GraphEndpoint: e.sim.URL(), HTTPClient: e.sim.Client()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m := &Main{Config: cfg, Tenant: tenant, LogOutput: e.logs}
+	if err := m.Start(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// post sends a request signed as Slack signs it.
+func (e *env) post(m *Main, path string, form url.Values, sign bool) (int, string) {
+	e.t.Helper()
+	body := []byte(form.Encode())
+	req, _ := http.NewRequestWithContext(e.ctx, http.MethodPost, "http://"+m.Addr()+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if sign {
+		for k, v := range slackfake.Sign(signingSecret, time.Now(), body) {
+			req.Header[k] = v
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
+}
+
+var triggers int
+
+func (e *env) command(m *Main, user, text string) (int, string) {
+	triggers++
+	return e.post(m, "/slack/commands", url.Values{"command": {"/appreg"}, "text": {text}, "user_id": {user},
+		"user_name": {"engineer"}, "channel_id": {"C1"}, "team_id": {"T1"}, "trigger_id": {fmt.Sprintf("trig-%d", triggers)}}, true)
+}
+
+func (e *env) interact(m *Main, payload any) (int, string) {
+	p, _ := json.Marshal(payload)
+	return e.post(m, "/slack/interactivity", url.Values{"payload": {string(p)}}, true)
+}
+
+func (e *env) click(m *Main, user, actionID, value string) {
+	e.t.Helper()
+	triggers++
+	code, body := e.interact(m, map[string]any{
+		"type": "block_actions", "user": map[string]string{"id": user}, "trigger_id": fmt.Sprintf("trig-%d", triggers),
+		"channel": map[string]string{"id": "C1"}, "container": map[string]string{"message_ts": "1"},
+		"actions": []map[string]string{{"action_id": actionID, "block_id": "actions", "value": value, "type": "button"}},
+	})
+	if code != http.StatusOK {
+		e.t.Fatalf("click: %d %s", code, body)
+	}
+}
+
+func (e *env) submitName(m *Main, user, conv, name string) string {
+	e.t.Helper()
+	code, body := e.interact(m, map[string]any{
+		"type": "view_submission", "user": map[string]string{"id": user}, "trigger_id": "v",
+		"view": map[string]any{"callback_id": "appreg.name", "private_metadata": conv,
+			"state": map[string]any{"values": map[string]any{"name": map[string]any{"value": map[string]string{"type": "plain_text_input", "value": name}}}}},
+	})
+	if code != http.StatusOK {
+		e.t.Fatalf("submit: %d %s", code, body)
+	}
+	return body
+}
+
+func (e *env) waitCall(method, part string) slackfake.Call {
+	e.t.Helper()
+	c, err := e.slack.WaitFor(e.ctx, method, func(c slackfake.Call) bool { return strings.Contains(c.Text, part) })
+	if err != nil {
+		e.t.Fatalf("no %s with %q: %v", method, part, err)
+	}
+	return c
+}
+
+// buttonValue finds the value of a button in a posted message.
+func buttonValue(c slackfake.Call, actionID string) string {
+	for _, b := range c.Blocks {
+		for _, el := range b.Elements {
+			if el.ActionID == actionID {
+				return el.Value
+			}
+		}
+	}
+	return ""
+}
+
+func (e *env) approveSignIn() {
+	e.t.Helper()
+	for {
+		if err := e.sim.Approve("", demoAdmin); err == nil {
+			return
+		}
+		select {
+		case <-e.ctx.Done():
+			e.t.Fatal("no pending sign-in")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestSlackOnboardingEndToEnd plays the engineer in Slack and the customer
+// admin in the stand-in tenant, through the real slack-go, MSAL and Graph
+// clients, from /appreg new to the report.
+func TestSlackOnboardingEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	m := e.start(nil)
+
+	if code, _ := e.post(m, "/slack/commands", url.Values{"command": {"/appreg"}, "text": {"new contoso.onmicrosoft.com"}, "user_id": {"U1"}}, false); code != http.StatusUnauthorized {
+		t.Fatalf("unsigned: %d", code)
+	}
+	if code, body := e.command(m, "U1", "help"); code != 200 || !strings.Contains(body, "/appreg new \\u003ctenant\\u003e") && !strings.Contains(body, "/appreg new <tenant>") {
+		t.Fatalf("help: %d %s", code, body)
+	}
+	start := time.Now()
+	code, body := e.command(m, "U1", "new contoso.onmicrosoft.com sbc1")
+	if code != 200 || !strings.Contains(body, "Starting the onboarding") || !strings.Contains(body, `"ephemeral"`) {
+		t.Fatalf("new: %d %s", code, body)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("ack took %s", d)
+	}
+	status := e.waitCall("chat.postMessage", "App registration for contoso.onmicrosoft.com")
+	if status.Params["thread_ts"] != "" {
+		t.Fatal("status message posted in a thread")
+	}
+	codeMsg := e.waitCall("chat.postEphemeral", "Sign-in code")
+	if codeMsg.Params["user"] != "U1" || codeMsg.Params["thread_ts"] != status.Params["ts"] && codeMsg.Params["thread_ts"] == "" {
+		t.Fatalf("code message: %+v", codeMsg.Params)
+	}
+	e.waitCall("chat.update", "Waiting for the customer admin to sign in, until")
+	e.approveSignIn()
+	signed := e.waitCall("chat.postMessage", "Connected to the tenant")
+	conv := buttonValue(e.waitCall("chat.postMessage", "What should the registration"), "appreg.name")
+	if conv == "" || signed.Params["thread_ts"] == "" {
+		t.Fatalf("conversation %q, thread %q", conv, signed.Params["thread_ts"])
+	}
+	e.click(m, "U1", "appreg.name", conv)
+	defer func() {
+		if t.Failed() {
+			t.Log(e.logs.String())
+		}
+	}()
+	if _, err := e.slack.WaitFor(e.ctx, "views.open", func(c slackfake.Call) bool { return c.View != nil && c.View.PrivateMetadata == conv }); err != nil {
+		t.Fatal(err)
+	}
+	if body := e.submitName(m, "U1", conv, "bad.name"); !strings.Contains(body, `"response_action":"errors"`) || !strings.Contains(body, "dot") {
+		t.Fatalf("bad name: %s", body)
+	}
+	if body := e.submitName(m, "U1", conv, "DR-Contoso"); strings.Contains(body, "errors") {
+		t.Fatalf("good name: %s", body)
+	}
+	report := e.waitCall("chat.postMessage", "Registration DR-Contoso created")
+	if !strings.Contains(report.Text, "Authentication validated") {
+		t.Fatalf("report: %s", report.Text)
+	}
+	secret := e.waitCall("chat.postEphemeral", "Client secret for DR-Contoso")
+	if secret.Params["user"] != "U1" {
+		t.Fatalf("secret to %q", secret.Params["user"])
+	}
+	apps := e.sim.Applications(demoTenantID)
+	if len(apps) != 1 || len(apps[0].Secrets) != 1 {
+		t.Fatalf("tenant applications: %+v", apps)
+	}
+	// The secret text reached the requester once and nobody else.
+	text := secretText(t, secret.Text)
+	for _, c := range e.slack.Calls("") {
+		if strings.Contains(c.Text, text) && c.Method != "chat.postEphemeral" {
+			t.Errorf("secret in %s", c.Method)
+		}
+	}
+	if strings.Contains(e.logs.String(), text) {
+		t.Error("secret in the log")
+	}
+
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": `appreg_commands_total{command="new"} 1`} {
+		resp, err := http.Get("http://" + m.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("%s: %d, want %q in:\n%.400s", path, resp.StatusCode, want, b)
+		}
+	}
+}
+
+func secretText(t *testing.T, msg string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(msg, "Secret: `")
+	if !ok {
+		t.Fatalf("no secret in %q", msg)
+	}
+	text, _, _ := strings.Cut(after, "`")
+	return text
+}
+
+// TestReplicasShareConversations starts the conversation on one replica and
+// finishes it on another, which restores the admin's session from Redis.
+func TestReplicasShareConversations(t *testing.T) {
+	e := newEnv(t)
+	key := map[string]string{"BOT_STATE_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}
+	a, b := e.start(key), e.start(key)
+	if code, body := e.command(a, "U1", "new contoso.onmicrosoft.com"); code != 200 {
+		t.Fatalf("new: %d %s", code, body)
+	}
+	e.approveSignIn()
+	conv := buttonValue(e.waitCall("chat.postMessage", "What should the registration"), "appreg.name")
+	if body := e.submitName(b, "U1", conv, "Voice-B"); strings.Contains(body, "errors") {
+		t.Fatalf("submit on b: %s", body)
+	}
+	e.waitCall("chat.postMessage", "Registration Voice-B created")
+	if code, body := e.command(b, "U1", "list"); !strings.Contains(body, "Voice-B") {
+		t.Fatalf("list on b: %d %s", code, body)
+	}
+}
+
+// TestRestartMidConversation stops the only replica while it waits for the
+// sign-in; the next one tells the engineer what to do and carries on.
+func TestRestartMidConversation(t *testing.T) {
+	e := newEnv(t)
+	a := e.start(nil)
+	e.command(a, "U1", "new contoso.onmicrosoft.com")
+	e.waitCall("chat.postEphemeral", "Sign-in code")
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := e.start(nil)
+	paused := e.waitCall("chat.postMessage", "restarted while waiting for the sign-in")
+	defer func() {
+		if t.Failed() {
+			t.Log(e.logs.String())
+		}
+	}()
+	e.click(b, "U1", "appreg.new_code", buttonValue(paused, "appreg.new_code"))
+	// The first code is still pending in the tenant: approve the new one.
+	if _, err := e.slack.WaitFor(e.ctx, "chat.postEphemeral", func(c slackfake.Call) bool {
+		return strings.Contains(c.Text, "Sign-in code") && len(e.sim.PendingCodes()) == 2
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.Approve(e.sim.PendingCodes()[1], demoAdmin); err != nil {
+		t.Fatal(err)
+	}
+	e.waitCall("chat.postMessage", "Connected to the tenant")
+}
