@@ -72,6 +72,15 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `)
 
+// createScript stores a new conversation at version 1 unless the key
+// exists: one round trip on the acknowledgement path.
+var createScript = redis.NewScript(`
+if redis.call('HSETNX', KEYS[1], 'v', '1') == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'd', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
 // releaseScript deletes a key only when it holds the expected value.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -99,18 +108,12 @@ func (s *Store) CreateConversation(ctx context.Context, c *appreg.Conversation) 
 	if err != nil {
 		return fmt.Errorf("encode conversation: %w", err)
 	}
-	created, err := s.rdb.HSetNX(ctx, convKey(c.ID), "v", "1").Result()
+	created, err := createScript.Run(ctx, s.rdb, []string{convKey(c.ID)}, data, s.idle.Milliseconds()).Int()
 	if err != nil {
 		return unavailable(err)
 	}
-	if !created {
+	if created == 0 {
 		return appreg.Errorf(appreg.KindConflict, "A conversation with this id exists already.")
-	}
-	pipe := s.rdb.TxPipeline()
-	pipe.HSet(ctx, convKey(c.ID), "d", data)
-	pipe.PExpire(ctx, convKey(c.ID), s.idle)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return unavailable(err)
 	}
 	if err := s.rdb.ZAdd(ctx, liveKey, redis.Z{Score: float64(s.now().Unix()), Member: c.ID}).Err(); err != nil {
 		return unavailable(err)
