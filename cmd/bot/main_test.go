@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/appreg-bot/appreg-bot/internal/entra"
 	"github.com/appreg-bot/appreg-bot/internal/simtenant"
@@ -120,6 +121,15 @@ func newEnv(t *testing.T) *env {
 	e.sim.AddUser(demoTenantID, simtenant.User{UPN: demoAdmin, DisplayName: "Contoso Admin", Roles: []string{"Application Administrator"}})
 	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
 		e.redis = url
+		o, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdb := redis.NewClient(o)
+		defer rdb.Close()
+		if err := rdb.FlushDB(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
 	} else {
 		e.redis = "redis://" + miniredis.RunT(t).Addr()
 	}
