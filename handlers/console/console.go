@@ -34,7 +34,7 @@ type Console struct {
 
 	mu      sync.Mutex
 	seq     int
-	buttons []choice // the choices on offer, numbered from 1
+	buttons []choice // every choice shown, numbered from 1: a number keeps its meaning
 	form    *pendingForm
 }
 
@@ -75,7 +75,6 @@ func (c *Console) print(prefix string, ref appreg.MessageRef, msg appreg.Message
 		fmt.Fprintf(&b, "%s   %s: %s\n", strings.Repeat(" ", len(prefix)), f.Label, f.Value)
 	}
 	if len(msg.Buttons) > 0 {
-		c.buttons = c.buttons[:0]
 		var labels []string
 		for _, btn := range msg.Buttons {
 			c.buttons = append(c.buttons, choice{button: btn, ref: ref})

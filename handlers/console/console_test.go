@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -72,15 +73,17 @@ func TestConsoleOnboarding(t *testing.T) {
 	typeLine("/appreg new contoso.onmicrosoft.com")
 	waitOutput(t, out, "bot (only to you)> :key: *Sign-in code for contoso.onmicrosoft.com*")
 	tenant.Approve()
-	waitOutput(t, out, "[1] Enter registration name  [2] Cancel")
-	typeLine("1")
+	waitOutput(t, out, "] Enter registration name  [")
+	// Type the number the choice was shown with; numbers keep their meaning.
+	m := regexp.MustCompile(`\[(\d+)\] Enter registration name`).FindStringSubmatch(out.String())
+	typeLine(m[1])
 	waitOutput(t, out, "? Registration name for service default")
 	typeLine("bad name")
 	waitOutput(t, out, "! The name may not contain blanks")
 	typeLine("Voice1")
 	waitOutput(t, out, "Registration Voice1 created")
 	waitOutput(t, out, "Client secret for Voice1")
-	typeLine("7")
+	typeLine("77")
 	waitOutput(t, out, "Type a command such as /appreg help")
 
 	inW.Close()

@@ -214,8 +214,10 @@ func newID() string {
 // conversation's lease. It reports false, and runs nothing, when another job
 // (here or on another replica) holds the lease.
 func (w *Wizard) spawn(id string, job func(ctx context.Context, c *appreg.Conversation) error) bool {
-	lease := "conv:" + id
-	ok, err := w.store.AcquireLease(w.ctx, lease, w.owner, w.cfg.LeaseTTL)
+	// The owner names this job, not just this replica: a second job for the
+	// same conversation in this process must not share the lease.
+	lease, owner := "conv:"+id, w.owner+":"+newID()
+	ok, err := w.store.AcquireLease(w.ctx, lease, owner, w.cfg.LeaseTTL)
 	if err != nil {
 		w.log.Warn("lease not taken", "conversation", id, "err", err)
 		return false
@@ -228,12 +230,12 @@ func (w *Wizard) spawn(id string, job func(ctx context.Context, c *appreg.Conver
 		defer w.jobs.Done()
 		ctx, cancel := context.WithCancel(w.ctx)
 		defer cancel()
-		go w.renew(ctx, cancel, lease)
+		go w.renew(ctx, cancel, lease, owner)
 		defer func() {
 			// A fresh context: the job's own may be cancelled by Close.
 			rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer rcancel()
-			_ = w.store.ReleaseLease(rctx, lease, w.owner)
+			_ = w.store.ReleaseLease(rctx, lease, owner)
 		}()
 		c, err := w.store.Conversation(ctx, id)
 		if err == nil {
@@ -248,7 +250,7 @@ func (w *Wizard) spawn(id string, job func(ctx context.Context, c *appreg.Conver
 
 // renew keeps a lease while its job runs, and stops the job when the lease
 // is lost to another owner.
-func (w *Wizard) renew(ctx context.Context, stop context.CancelFunc, lease string) {
+func (w *Wizard) renew(ctx context.Context, stop context.CancelFunc, lease, owner string) {
 	t := time.NewTicker(w.cfg.LeaseTTL / 3)
 	defer t.Stop()
 	for {
@@ -256,7 +258,7 @@ func (w *Wizard) renew(ctx context.Context, stop context.CancelFunc, lease strin
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			ok, err := w.store.AcquireLease(ctx, lease, w.owner, w.cfg.LeaseTTL)
+			ok, err := w.store.AcquireLease(ctx, lease, owner, w.cfg.LeaseTTL)
 			if err == nil && !ok {
 				w.log.Warn("lease lost; stopping job", "lease", lease)
 				stop()

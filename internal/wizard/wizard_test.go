@@ -585,3 +585,20 @@ func TestCrashAfterSecretBeforeDeliveryReplacesIt(t *testing.T) {
 	}
 	assertSecretOnlyPrivate(t, h)
 }
+
+// TestSweepDuringJobStartsNothingTwice: a sweep that runs while a job of
+// the same replica holds a conversation must not start a second job.
+func TestSweepDuringJobStartsNothingTwice(t *testing.T) {
+	h := newHarness(t)
+	h.command(requester, "new contoso.com")
+	h.tenant.WaitPending(h.ctx)
+	h.waitState(appreg.StateAwaitingSignIn)
+	h.w.Sweep(h.ctx)
+	time.Sleep(50 * time.Millisecond)
+	if n := h.tenant.Calls("BeginSignIn"); n != 1 {
+		t.Fatalf("%d sign-ins begun", n)
+	}
+	if c := h.conversation(); c.State != appreg.StateAwaitingSignIn {
+		t.Fatalf("state = %s (%s)", c.State, c.Reason)
+	}
+}
