@@ -36,6 +36,7 @@ type Console struct {
 	seq     int
 	buttons []choice // every choice shown, numbered from 1: a number keeps its meaning
 	form    *pendingForm
+	status  map[appreg.MessageRef]string // the text last printed for each message
 }
 
 type choice struct {
@@ -112,6 +113,13 @@ func (c *Console) PostPrivate(ctx context.Context, to appreg.Place, user string,
 func (c *Console) Update(ctx context.Context, ref appreg.MessageRef, msg appreg.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.status[ref] == msg.Text {
+		return nil // nothing new to show
+	}
+	if c.status == nil {
+		c.status = map[appreg.MessageRef]string{}
+	}
+	c.status[ref] = msg.Text
 	c.print("status>", ref, msg)
 	return nil
 }
