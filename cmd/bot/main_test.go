@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/appreg-bot/appreg-bot/internal/entra"
+	"github.com/appreg-bot/appreg-bot/internal/fakes"
 	"github.com/appreg-bot/appreg-bot/internal/simtenant"
 	"github.com/appreg-bot/appreg-bot/internal/slackfake"
 )
@@ -91,30 +91,13 @@ type env struct {
 	slack *slackfake.Server
 	redis string
 	sim   *simtenant.Server
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *fakes.Buffer
 }
 
 func newEnv(t *testing.T) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
-	e := &env{t: t, ctx: ctx, slack: slackfake.New("xoxb-test"), sim: simtenant.New(simtenant.Options{}), logs: &syncBuffer{}}
+	e := &env{t: t, ctx: ctx, slack: slackfake.New("xoxb-test"), sim: simtenant.New(simtenant.Options{}), logs: &fakes.Buffer{}}
 	t.Cleanup(e.slack.Close)
 	t.Cleanup(e.sim.Close)
 	e.sim.AddTenant(simtenant.Tenant{ID: demoTenantID, DisplayName: "Contoso", Domains: []string{demoDomain}})

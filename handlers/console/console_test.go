@@ -1,12 +1,10 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,24 +16,7 @@ import (
 	"github.com/appreg-bot/appreg-bot/internal/wizard"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitOutput(t *testing.T, out *syncBuffer, part string) {
+func waitOutput(t *testing.T, out *fakes.Buffer, part string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(out.String(), part) {
@@ -52,7 +33,7 @@ func TestConsoleOnboarding(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
-	out := &syncBuffer{}
+	out := &fakes.Buffer{}
 	con := New(out)
 	tenant := fakes.NewTenant()
 	w, err := wizard.New(wizard.Config{ValidationBackoff: time.Millisecond},

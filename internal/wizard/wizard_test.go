@@ -30,24 +30,7 @@ type harness struct {
 	tenant *fakes.Tenant
 	cfg    Config
 	w      *Wizard
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *fakes.Buffer
 }
 
 func testConfig() Config {
@@ -66,7 +49,7 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	h := &harness{t: t, ctx: ctx, mr: mr, rdb: rdb, store: redisstore.New(rdb, time.Hour, nil),
-		chat: fakes.NewChat(), tenant: fakes.NewTenant(), cfg: testConfig(), logs: &syncBuffer{}}
+		chat: fakes.NewChat(), tenant: fakes.NewTenant(), cfg: testConfig(), logs: &fakes.Buffer{}}
 	for _, f := range tweak {
 		f(&h.cfg)
 	}
