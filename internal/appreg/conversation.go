@@ -20,16 +20,19 @@ const (
 	StateAwaitingSignIn State = "awaiting_sign_in"
 	StateSignedIn       State = "signed_in"
 	StateAwaitingName   State = "awaiting_name"
-	StateCreating       State = "creating"
-	StateDone           State = "done"
-	StateCancelled      State = "cancelled"
-	StateFailed         State = "failed"
-	StateExpired        State = "expired"
+	// StateAwaitingConfirm waits for the requester to confirm a change the
+	// bot has listed (a cleanup, removing a rotated secret).
+	StateAwaitingConfirm State = "awaiting_confirm"
+	StateCreating        State = "creating"
+	StateDone            State = "done"
+	StateCancelled       State = "cancelled"
+	StateFailed          State = "failed"
+	StateExpired         State = "expired"
 )
 
 // States lists every state, in the order of the happy path first.
 func States() []State {
-	return []State{StateStarted, StateAwaitingSignIn, StateSignedIn, StateAwaitingName,
+	return []State{StateStarted, StateAwaitingSignIn, StateSignedIn, StateAwaitingName, StateAwaitingConfirm,
 		StateCreating, StateDone, StateCancelled, StateFailed, StateExpired}
 }
 
@@ -64,15 +67,38 @@ func (s State) CanMoveTo(next State) bool {
 		// creating: a re-sign-in in the middle of a creation resumes it.
 		return next == StateSignedIn || next == StateCreating || next == StateAwaitingName
 	case StateSignedIn:
-		return next == StateAwaitingName || next == StateAwaitingSignIn
+		// creating and awaiting_confirm: the flows on an existing registration.
+		return next == StateAwaitingName || next == StateAwaitingSignIn || next == StateCreating || next == StateAwaitingConfirm || next == StateDone
 	case StateAwaitingName:
 		return next == StateCreating || next == StateAwaitingSignIn
+	case StateAwaitingConfirm:
+		return next == StateCreating || next == StateDone || next == StateAwaitingSignIn
 	case StateCreating:
-		return next == StateDone || next == StateAwaitingName || next == StateAwaitingSignIn
+		return next == StateDone || next == StateAwaitingName || next == StateAwaitingSignIn || next == StateAwaitingConfirm
 	case StateExpired:
 		return next == StateAwaitingSignIn
 	}
 	return false
+}
+
+// Flow is what a conversation does once a tenant admin has signed in.
+type Flow string
+
+// The flows.
+const (
+	FlowOnboard Flow = ""        // /appreg new: name, create, report
+	FlowSecret  Flow = "secret"  // /appreg secret: a secret for another service
+	FlowRotate  Flow = "rotate"  // a new secret replacing an old one
+	FlowCleanup Flow = "cleanup" // /appreg cleanup: remove what is not required
+	FlowCheck   Flow = "check"   // /appreg check: compare the tenant with the record
+)
+
+// CleanupPlan is what a cleanup removes, and how far it got.
+type CleanupPlan struct {
+	Grants      []Grant      `json:"grants,omitempty"`
+	Extra       []Permission `json:"extra,omitempty"`
+	Done        []string     `json:"done,omitempty"`         // ids of grants and names of permissions removed
+	AlreadyGone []string     `json:"already_gone,omitempty"` // listed, but gone before the removal
 }
 
 // User is a chat user.
@@ -162,7 +188,11 @@ type Conversation struct {
 	Identity    *Identity `json:"identity,omitempty"`    // who signed in, once they have
 	Name        string    `json:"name,omitempty"`        // the registration name, once accepted
 	Progress    Progress  `json:"progress"`
-	Reason      string    `json:"reason,omitempty"` // why it failed, expired or was cancelled: user-facing text
+
+	Flow     Flow         `json:"flow,omitempty"`
+	OldKeyID string       `json:"old_key_id,omitempty"` // FlowRotate: the secret being replaced
+	Cleanup  *CleanupPlan `json:"cleanup,omitempty"`
+	Reason   string       `json:"reason,omitempty"` // why it failed, expired or was cancelled: user-facing text
 }
 
 // Thread is the place of the conversation's thread.

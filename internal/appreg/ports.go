@@ -202,21 +202,52 @@ type Session interface {
 	// SignInAppGrants lists the delegated permissions that the app the admin
 	// signed in to holds in the tenant.
 	SignInAppGrants(ctx context.Context) ([]Grant, error)
+	// RemoveGrant removes a delegated permission grant. Already gone is
+	// success.
+	RemoveGrant(ctx context.Context, grantID string) error
+	// Inspect reads a registration as it is in the tenant, by application
+	// (client) id. It returns nil, nil when the application no longer exists.
+	Inspect(ctx context.Context, appID string) (*AppState, error)
+	// RemovePermission withdraws an application permission from a
+	// registration: its admin consent (app role assignment) and its entry in
+	// the required permissions. Already gone is success.
+	RemovePermission(ctx context.Context, app AppState, permission Permission) error
+	// FindPrincipal finds who a role change is for: a registration's service
+	// principal (by application id or display name) or a user (by user
+	// principal name). KindNotFound when there is none.
+	FindPrincipal(ctx context.Context, name string) (Principal, error)
+	// AssignRole gives a directory role (by display name, resolved in the
+	// tenant) to a principal at the tenant scope. It reports true when the
+	// principal held it already. KindForbidden when the signer is not a
+	// Privileged Role Administrator; KindNotFound for an unknown role.
+	AssignRole(ctx context.Context, principalID, role string) (already bool, err error)
+	// RemoveRole takes a directory role from a principal. It reports true
+	// when the principal did not hold it.
+	RemoveRole(ctx context.Context, principalID, role string) (alreadyGone bool, err error)
 }
 
-// Registration is the bot's record of an app registration it created.
-type Registration struct {
-	Tenant      string    `json:"tenant"`
-	TenantID    string    `json:"tenant_id"`
-	Name        string    `json:"name"`
-	AppID       string    `json:"app_id"`
-	AppObjectID string    `json:"app_object_id"`
-	Service     string    `json:"service"`
-	SecretKeyID string    `json:"secret_key_id"`
-	Expires     time.Time `json:"expires"`
-	CreatedBy   Caller    `json:"created_by"`
-	CreatedAt   time.Time `json:"created_at"`
-	Thread      Place     `json:"thread"`
+// AppState is a registration as it is in the tenant.
+type AppState struct {
+	Application
+	// ServicePrincipal is the service principal's object id; "" when missing.
+	ServicePrincipal string
+	// Required are the application permissions the registration requests
+	// (requiredResourceAccess), by name.
+	Required []Permission
+	// Consented are the application permissions with admin consent (app role
+	// assignments of the service principal), by name.
+	Consented []Permission
+	// Secrets are the client secrets, without text.
+	Secrets []Secret
+	// Roles are the directory roles the service principal holds.
+	Roles []string
+}
+
+// Principal is who a directory role is given to or taken from.
+type Principal struct {
+	ID          string // object id
+	Kind        string // "servicePrincipal" or "user"
+	DisplayName string
 }
 
 // Store is the storage port. Every method returns KindUnavailable when the
@@ -264,12 +295,15 @@ type Store interface {
 	Session(ctx context.Context, conversation string) ([]byte, error)
 	DropSession(ctx context.Context, conversation string) error
 
-	// AddRegistration records a registration the bot created and schedules
-	// its secret's expiry in the reminder schedule.
-	AddRegistration(ctx context.Context, r Registration) error
+	// SaveRegistration records a registration, new or changed, and appends
+	// what changed to its history. The first save of a registration holds
+	// its name for each of its services for good.
+	SaveRegistration(ctx context.Context, r Registration, change Change) error
 	// Registrations lists the recorded registrations, of one tenant when
 	// tenant is not empty (matched against Tenant and TenantID).
 	Registrations(ctx context.Context, tenant string) ([]Registration, error)
+	// History returns a registration's changes, oldest first.
+	History(ctx context.Context, tenantID, appID string) ([]Change, error)
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,12 @@ type Tenant struct {
 	ChecksFailing int
 	// Grants are the sign-in app's delegated grants.
 	Grants []appreg.Grant
-	Now    func() time.Time
+	// Users are the principal names FindPrincipal knows besides the apps.
+	Users []string
+	// RoleForbidden makes role changes answer KindForbidden, as for a signer
+	// who is not a Privileged Role Administrator.
+	RoleForbidden bool
+	Now           func() time.Time
 
 	failures map[string][]error
 	pending  []*signIn
@@ -44,9 +50,11 @@ type Tenant struct {
 
 type app struct {
 	appreg.Application
-	sp      string
-	consent []string
-	secrets map[string]appreg.Secret
+	sp       string
+	required []appreg.Permission
+	consent  []string
+	secrets  map[string]appreg.Secret
+	roles    []string
 }
 
 var (
@@ -302,7 +310,8 @@ func (s *session) CreateApplication(ctx context.Context, key, name string, perms
 	}
 	s.t.seq++
 	id := fmt.Sprintf("obj-%d", s.t.seq)
-	a := &app{Application: appreg.Application{ObjectID: id, AppID: fmt.Sprintf("app-%d", s.t.seq), DisplayName: name}, secrets: map[string]appreg.Secret{}}
+	a := &app{Application: appreg.Application{ObjectID: id, AppID: fmt.Sprintf("app-%d", s.t.seq), DisplayName: name},
+		required: append([]appreg.Permission(nil), perms...), secrets: map[string]appreg.Secret{}}
 	s.t.apps[id], s.t.byKey[key] = a, id
 	return a.Application, nil
 }
@@ -394,4 +403,179 @@ func (s *session) SignInAppGrants(ctx context.Context) ([]appreg.Grant, error) {
 	s.t.mu.Lock()
 	defer s.t.mu.Unlock()
 	return append([]appreg.Grant(nil), s.t.Grants...), nil
+}
+
+// DeleteApplication deletes an app registration behind the bot's back.
+func (t *Tenant) DeleteApplication(appID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, a := range t.apps {
+		if a.AppID == appID {
+			delete(t.apps, id)
+		}
+	}
+}
+
+// AddSecretDirectly adds a secret as if made in the portal.
+func (t *Tenant) AddSecretDirectly(appID, keyID string, expires time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, a := range t.apps {
+		if a.AppID == appID {
+			a.secrets[keyID] = appreg.Secret{KeyID: keyID, Name: "portal", Expires: expires}
+		}
+	}
+}
+
+// RemoveSecretDirectly removes a secret as if in the portal.
+func (t *Tenant) RemoveSecretDirectly(appID, keyID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, a := range t.apps {
+		if a.AppID == appID {
+			delete(a.secrets, keyID)
+		}
+	}
+}
+
+// AddPermissionDirectly adds and consents a permission as if in the portal.
+func (t *Tenant) AddPermissionDirectly(appID string, p appreg.Permission) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, a := range t.apps {
+		if a.AppID == appID {
+			a.required = append(a.required, p)
+			a.consent = append(a.consent, p.Name)
+		}
+	}
+}
+
+// Roles returns the directory roles of an application's service principal.
+func (t *Tenant) RolesOf(appID string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, a := range t.apps {
+		if a.AppID == appID {
+			return append([]string(nil), a.roles...)
+		}
+	}
+	return nil
+}
+
+func (s *session) RemoveGrant(ctx context.Context, grantID string) error {
+	if err := s.t.call("RemoveGrant"); err != nil {
+		return err
+	}
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	for i, g := range s.t.Grants {
+		if g.ID == grantID {
+			s.t.Grants = append(s.t.Grants[:i:i], s.t.Grants[i+1:]...)
+			break
+		}
+	}
+	return nil
+}
+
+func (s *session) Inspect(ctx context.Context, appID string) (*appreg.AppState, error) {
+	if err := s.t.call("Inspect"); err != nil {
+		return nil, err
+	}
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	a := s.find(appID)
+	if a == nil {
+		return nil, nil
+	}
+	st := &appreg.AppState{Application: a.Application, ServicePrincipal: a.sp,
+		Required: append([]appreg.Permission(nil), a.required...), Roles: append([]string(nil), a.roles...)}
+	for _, name := range a.consent {
+		st.Consented = append(st.Consented, permissionNamed(a.required, name))
+	}
+	for _, sec := range a.secrets {
+		sec.Text = ""
+		st.Secrets = append(st.Secrets, sec)
+	}
+	return st, nil
+}
+
+func permissionNamed(perms []appreg.Permission, name string) appreg.Permission {
+	for _, p := range perms {
+		if p.Name == name {
+			return p
+		}
+	}
+	return appreg.Permission{Name: name}
+}
+
+func (s *session) RemovePermission(ctx context.Context, st appreg.AppState, p appreg.Permission) error {
+	if err := s.t.call("RemovePermission"); err != nil {
+		return err
+	}
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	a := s.find(st.AppID)
+	if a == nil {
+		return nil
+	}
+	a.required = slices.DeleteFunc(a.required, func(q appreg.Permission) bool { return q.Name == p.Name })
+	a.consent = slices.DeleteFunc(a.consent, func(q string) bool { return q == p.Name })
+	return nil
+}
+
+func (s *session) FindPrincipal(ctx context.Context, name string) (appreg.Principal, error) {
+	if err := s.t.call("FindPrincipal"); err != nil {
+		return appreg.Principal{}, err
+	}
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	for _, a := range s.t.apps {
+		if a.sp != "" && (a.AppID == name || strings.EqualFold(a.DisplayName, name)) {
+			return appreg.Principal{ID: a.sp, Kind: "servicePrincipal", DisplayName: a.DisplayName}, nil
+		}
+	}
+	for _, u := range s.t.Users {
+		if strings.EqualFold(u, name) {
+			return appreg.Principal{ID: "user-" + u, Kind: "user", DisplayName: u}, nil
+		}
+	}
+	return appreg.Principal{}, appreg.Errorf(appreg.KindNotFound, "No service principal or user %q in the tenant.", name)
+}
+
+func (s *session) AssignRole(ctx context.Context, principalID, role string) (bool, error) {
+	if err := s.t.call("AssignRole"); err != nil {
+		return false, err
+	}
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	if s.t.RoleForbidden {
+		return false, appreg.Errorf(appreg.KindForbidden, "Assigning directory roles needs a Privileged Role Administrator.")
+	}
+	a := s.find(principalID)
+	if a == nil {
+		return false, appreg.Errorf(appreg.KindNotFound, "No principal %s.", principalID)
+	}
+	if slices.ContainsFunc(a.roles, func(r string) bool { return strings.EqualFold(r, role) }) {
+		return true, nil
+	}
+	a.roles = append(a.roles, role)
+	return false, nil
+}
+
+func (s *session) RemoveRole(ctx context.Context, principalID, role string) (bool, error) {
+	if err := s.t.call("RemoveRole"); err != nil {
+		return false, err
+	}
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	if s.t.RoleForbidden {
+		return false, appreg.Errorf(appreg.KindForbidden, "Removing directory roles needs a Privileged Role Administrator.")
+	}
+	a := s.find(principalID)
+	if a == nil {
+		return true, nil
+	}
+	n := len(a.roles)
+	a.roles = slices.DeleteFunc(a.roles, func(r string) bool { return strings.EqualFold(r, role) })
+	return len(a.roles) == n, nil
 }

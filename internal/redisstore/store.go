@@ -50,7 +50,6 @@ func sessionKey(id string) string { return "bot:conv:{" + id + "}:session" }
 const (
 	liveKey          = "bot:live"
 	registrationsKey = "bot:registrations"
-	remindersKey     = "bot:reminders"
 )
 
 func activeKey(channel, user string) string { return "bot:active:" + channel + ":" + user }
@@ -308,24 +307,30 @@ func (s *Store) DropSession(ctx context.Context, conversation string) error {
 	return nil
 }
 
-func registrationField(r appreg.Registration) string {
-	return r.TenantID + "/" + appreg.NameKey(r.Name)
+func registrationField(tenantID, appID string) string { return tenantID + "/" + appID }
+
+func historyKey(tenantID, appID string) string {
+	return "bot:history:" + registrationField(tenantID, appID)
 }
 
-// AddRegistration implements appreg.Store: it records the registration,
-// holds its name for its service for good, and puts its secret's expiry in
-// the reminder schedule (a sorted set scored by expiry time).
-func (s *Store) AddRegistration(ctx context.Context, r appreg.Registration) error {
+// SaveRegistration implements appreg.Store: it stores the registration,
+// holds its name for each of its services, and appends the change to the
+// registration's history (a list).
+func (s *Store) SaveRegistration(ctx context.Context, r appreg.Registration, change appreg.Change) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encode registration: %w", err)
 	}
-	pipe := s.rdb.Pipeline()
-	pipe.HSet(ctx, registrationsKey, registrationField(r), data)
-	pipe.Set(ctx, nameKey(r.Service, r.Name), "registration:"+r.AppID, 0)
-	if r.SecretKeyID != "" && !r.Expires.IsZero() {
-		pipe.ZAdd(ctx, remindersKey, redis.Z{Score: float64(r.Expires.Unix()), Member: r.TenantID + "/" + r.AppID + "/" + r.SecretKeyID})
+	entry, err := json.Marshal(change)
+	if err != nil {
+		return fmt.Errorf("encode change: %w", err)
 	}
+	pipe := s.rdb.Pipeline()
+	pipe.HSet(ctx, registrationsKey, registrationField(r.TenantID, r.AppID), data)
+	for _, service := range r.Services {
+		pipe.Set(ctx, nameKey(service, r.Name), "registration:"+r.AppID, 0)
+	}
+	pipe.RPush(ctx, historyKey(r.TenantID, r.AppID), entry)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return unavailable(err)
 	}
@@ -347,6 +352,23 @@ func (s *Store) Registrations(ctx context.Context, tenant string) ([]appreg.Regi
 		if tenant == "" || strings.EqualFold(r.Tenant, tenant) || strings.EqualFold(r.TenantID, tenant) {
 			out = append(out, r)
 		}
+	}
+	return out, nil
+}
+
+// History implements appreg.Store.
+func (s *Store) History(ctx context.Context, tenantID, appID string) ([]appreg.Change, error) {
+	raw, err := s.rdb.LRange(ctx, historyKey(tenantID, appID), 0, -1).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]appreg.Change, 0, len(raw))
+	for _, data := range raw {
+		var c appreg.Change
+		if err := json.Unmarshal([]byte(data), &c); err != nil {
+			return nil, fmt.Errorf("decode change: %w", err)
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }

@@ -167,29 +167,37 @@ func TestIdempotencyLeasesAndNames(t *testing.T) {
 	}
 }
 
-func TestRegistrationHoldsNameAndSchedulesReminder(t *testing.T) {
+func TestRegistryHoldsNamesAndHistory(t *testing.T) {
 	ctx := context.Background()
-	s, rdb := newTestStore(t)
+	s, _ := newTestStore(t)
 	exp := time.Date(2027, 11, 26, 0, 0, 0, 0, time.UTC)
-	r := appreg.Registration{Tenant: "contoso.onmicrosoft.com", TenantID: "tid", Name: "Voice1", AppID: "app", Service: "sbc1", SecretKeyID: "k1", Expires: exp}
-	if err := s.AddRegistration(ctx, r); err != nil {
+	r := appreg.Registration{Tenant: "contoso.onmicrosoft.com", TenantID: "tid", Name: "Voice1", AppID: "app", Services: []string{"sbc1"},
+		Secrets: []appreg.SecretRecord{{KeyID: "k1", Service: "sbc1", Expires: exp}}}
+	if err := s.SaveRegistration(ctx, r, appreg.Change{By: "U1", What: "created"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.ReserveName(ctx, "sbc1", "voice1", "c9"); appreg.ErrorKind(err) != appreg.KindConflict {
 		t.Fatalf("reserve a registered name: %v", err)
 	}
+	if err := s.ReserveName(ctx, "sbc2", "voice1", "c9"); err != nil {
+		t.Fatalf("another service: %v", err)
+	}
+	r.Services = append(r.Services, "sbc2")
+	if err := s.SaveRegistration(ctx, r, appreg.Change{By: "U2", What: "attached sbc2"}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tenant := range []string{"", "CONTOSO.onmicrosoft.com", "tid"} {
 		regs, err := s.Registrations(ctx, tenant)
-		if err != nil || len(regs) != 1 || regs[0].Name != "Voice1" {
-			t.Fatalf("Registrations(%q) = %v, %v", tenant, regs, err)
+		if err != nil || len(regs) != 1 || len(regs[0].Services) != 2 || regs[0].SecretFor("SBC1").KeyID != "k1" {
+			t.Fatalf("Registrations(%q) = %+v, %v", tenant, regs, err)
 		}
 	}
 	if regs, _ := s.Registrations(ctx, "fabrikam.com"); len(regs) != 0 {
 		t.Fatalf("other tenant: %v", regs)
 	}
-	due, err := rdb.ZRangeByScore(ctx, remindersKey, &redis.ZRangeBy{Min: "-inf", Max: "+inf"}).Result()
-	if err != nil || len(due) != 1 || due[0] != "tid/app/k1" {
-		t.Fatalf("reminders = %v, %v", due, err)
+	h, err := s.History(ctx, "tid", "app")
+	if err != nil || len(h) != 2 || h[0].What != "created" || h[1].By != "U2" {
+		t.Fatalf("history = %+v, %v", h, err)
 	}
 }
 

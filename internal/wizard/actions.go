@@ -2,6 +2,8 @@ package wizard
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
@@ -13,7 +15,18 @@ const (
 	ActionNewCode   = "appreg.new_code"
 	ActionRetry     = "appreg.retry"
 	ActionCancel    = "appreg.cancel"
+	ActionConfirm   = "appreg.confirm"
+	ActionKeep      = "appreg.keep"
+	// ActionRotate and ActionSnooze carry a RotateRef, not a conversation.
+	ActionRotate = "appreg.rotate"
+	ActionSnooze = "appreg.snooze"
+	// ActionListPage carries "page|tenant".
+	ActionListPage = "appreg.list_page"
 )
+
+// RotateRef names a secret for the Rotate button: tenant id, application id
+// and key id.
+func RotateRef(tenantID, appID, keyID string) string { return tenantID + "/" + appID + "/" + keyID }
 
 // FormName is the id of the registration-name form; InputName its input.
 const (
@@ -31,6 +44,32 @@ func (w *Wizard) Act(ctx context.Context, a appreg.Action) error {
 		if !first {
 			return nil
 		}
+	}
+	switch a.ActionID {
+	case ActionRotate:
+		parts := strings.Split(a.Value, "/")
+		if len(parts) != 3 {
+			return appreg.Errorf(appreg.KindInvalid, "That button is broken; run `/appreg list`.")
+		}
+		if ok, _ := w.authorized(ctx, a.Caller); !ok {
+			w.privately(ctx, a.Caller, msgNotOperator())
+			return nil
+		}
+		return w.rotate(ctx, a.Caller, parts[0], parts[1], parts[2])
+	case ActionSnooze:
+		if w.snoozer == nil {
+			return appreg.Errorf(appreg.KindInvalid, "Reminders are not running on this bot.")
+		}
+		return w.snoozer.Snooze(ctx, a.Value, a.Caller)
+	case ActionListPage:
+		page, tenant, _ := strings.Cut(a.Value, "|")
+		n, _ := strconv.Atoi(page)
+		regs, err := w.sortedRegistrations(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		w.privately(ctx, a.Caller, msgList(regs, tenant, n, w.now(), w.cfg.Location))
+		return nil
 	}
 	c, err := w.store.Conversation(ctx, a.Value)
 	if err != nil {
@@ -60,9 +99,33 @@ func (w *Wizard) Act(ctx context.Context, a appreg.Action) error {
 			w.privately(ctx, a.Caller, msgNotNow(c))
 			return nil
 		}
-		if !w.spawn(c.ID, w.create) {
-			w.privately(ctx, a.Caller, appreg.Message{Text: "The creation is still running; I'll report in the thread."})
+		job := w.work
+		if c.Flow == appreg.FlowRotate && c.Progress.SecretDelivered {
+			job = w.removeOldSecret
 		}
+		w.spawn(c.ID, job)
+	case ActionConfirm:
+		if c.State != appreg.StateAwaitingConfirm {
+			w.privately(ctx, a.Caller, msgNotNow(c))
+			return nil
+		}
+		if err := w.move(ctx, c, appreg.StateCreating, nil); err != nil {
+			return err
+		}
+		if c.Flow == appreg.FlowRotate {
+			w.spawn(c.ID, w.removeOldSecret)
+		} else {
+			w.spawn(c.ID, w.work)
+		}
+	case ActionKeep:
+		if c.State != appreg.StateAwaitingConfirm {
+			w.privately(ctx, a.Caller, msgNotNow(c))
+			return nil
+		}
+		if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
+			return err
+		}
+		w.post(ctx, c, appreg.Message{Text: fmt.Sprintf("Both secrets of service *%s* stay. Remove the old one in the portal when the platform no longer uses it; `/appreg check %s` keeps the record honest.", c.Service, c.Name)})
 	case ActionCancel:
 		return w.cancel(ctx, c, a.Caller)
 	default:
@@ -102,7 +165,10 @@ func (w *Wizard) Submit(ctx context.Context, s appreg.Submission) (map[string]st
 		return fail(appreg.ErrorMessage(err))
 	}
 	if err := w.move(ctx, c, appreg.StateCreating, func(c *appreg.Conversation) { c.Name = name; c.Reason = "" }); err != nil {
-		_ = w.store.ReleaseName(ctx, c.Service, name, c.ID)
+		// Release the name unless the step that won took the same one.
+		if cur, lerr := w.store.Conversation(ctx, c.ID); lerr == nil && !strings.EqualFold(cur.Name, name) {
+			_ = w.store.ReleaseName(ctx, c.Service, name, c.ID)
+		}
 		if appreg.ErrorKind(err) == appreg.KindConflict {
 			return fail("This conversation changed meanwhile; look at the thread.")
 		}
@@ -157,7 +223,7 @@ func (w *Wizard) Sweep(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
-		w.spawn(id, w.resume)
+		w.run(id, w.resume, 0)
 	}
 }
 
@@ -171,14 +237,28 @@ func (w *Wizard) resume(ctx context.Context, c *appreg.Conversation) error {
 		// We hold the lease, so nobody is waiting for this sign-in any more.
 		return w.expire(ctx, c, reasonSignInInterrupted)
 	case appreg.StateSignedIn:
-		return w.askName(ctx, c, "")
+		if c.Flow == appreg.FlowOnboard {
+			return w.askName(ctx, c, "")
+		}
+		sess := w.session(ctx, c)
+		if sess == nil {
+			return w.expire(ctx, c, reasonSessionLost)
+		}
+		return w.afterSignIn(ctx, c, sess)
 	case appreg.StateAwaitingName:
 		if idle {
 			return w.expireIdle(ctx, c)
 		}
 	case appreg.StateCreating:
 		if c.Reason == "" { // not waiting for a Retry click
-			return w.create(ctx, c)
+			if c.Flow == appreg.FlowRotate && c.Progress.SecretDelivered {
+				return w.removeOldSecret(ctx, c)
+			}
+			return w.work(ctx, c)
+		}
+	case appreg.StateAwaitingConfirm:
+		if idle {
+			return w.expireIdle(ctx, c)
 		}
 	case appreg.StateExpired:
 		if idle {

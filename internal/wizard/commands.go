@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -61,7 +62,13 @@ func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
 		return w.list(ctx, args)
 	case "cancel":
 		return w.cancelCommand(ctx, cmd.Caller, args)
-	case "secret", "cleanup", "role", "check", "attach", "reminders", "audit":
+	case "secret":
+		return w.secretCommand(ctx, cmd.Caller, args)
+	case "cleanup", "check":
+		return w.registrationCommand(ctx, cmd.Caller, name, args)
+	case "attach":
+		return w.attach(ctx, cmd.Caller, args)
+	case "role", "reminders", "audit":
 		return reply(msgNotYet(name))
 	}
 	return reply(msgUnknownCommand(name, w.cfg))
@@ -89,30 +96,166 @@ func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args
 	if !ValidService(service) {
 		return reply(msgBadService(service))
 	}
+	c := &appreg.Conversation{Tenant: strings.ToLower(tenant), Service: service}
+	if r, ok := w.begin(ctx, caller, c); !ok {
+		return r
+	}
+	return reply(msgStarting(c))
+}
+
+// begin stores a new conversation for the caller and starts it: a thread,
+// then a tenant admin's sign-in. It refuses when the caller already has a
+// live conversation in the channel.
+func (w *Wizard) begin(ctx context.Context, caller appreg.Caller, c *appreg.Conversation) (appreg.Reply, bool) {
 	if id, err := w.store.ActiveConversation(ctx, caller.Channel, caller.User.ID); err != nil {
-		return w.errorReply(err)
+		return w.errorReply(err), false
 	} else if id != "" {
-		if c, err := w.store.Conversation(ctx, id); err == nil && !c.State.Terminal() {
-			return reply(msgAlreadyRunning(c))
+		if cur, err := w.store.Conversation(ctx, id); err == nil && !cur.State.Terminal() {
+			return reply(msgAlreadyRunning(cur)), false
 		}
 	}
 	now := w.now().UTC()
-	c := &appreg.Conversation{
-		ID: newID(), State: appreg.StateStarted, Tenant: strings.ToLower(tenant), Service: service,
-		Requester: caller, CreatedAt: now, UpdatedAt: now,
-	}
-	if tenantIDPattern.MatchString(tenant) {
-		c.Tenant = strings.ToLower(tenant)
-	}
+	c.ID, c.State, c.Requester, c.CreatedAt, c.UpdatedAt = newID(), appreg.StateStarted, caller, now, now
 	if err := w.store.CreateConversation(ctx, c); err != nil {
-		return w.errorReply(err)
+		return w.errorReply(err), false
 	}
 	if err := w.store.SetActiveConversation(ctx, caller.Channel, caller.User.ID, c.ID); err != nil {
+		return w.errorReply(err), false
+	}
+	w.log.Info("audit: conversation started", "conversation", c.ID, "flow", c.Flow, "user", caller.User.ID,
+		"tenant", c.Tenant, "service", c.Service, "registration", c.Progress.AppID)
+	w.spawn(c.ID, w.start)
+	return appreg.Reply{}, true
+}
+
+// findRegistration resolves a registration named in a command: by name or
+// application id, optionally qualified as tenant/name.
+func (w *Wizard) findRegistration(ctx context.Context, ref string) (*appreg.Registration, error) {
+	tenant, name, qualified := strings.Cut(ref, "/")
+	if !qualified {
+		tenant, name = "", ref
+	}
+	regs, err := w.store.Registrations(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var found []appreg.Registration
+	for _, r := range regs {
+		if strings.EqualFold(r.Name, name) || strings.EqualFold(r.AppID, name) {
+			found = append(found, r)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, appreg.Errorf(appreg.KindNotFound, "I know no registration %q. `/appreg list` shows the ones I know.", ref)
+	case 1:
+		return &found[0], nil
+	}
+	var where []string
+	for _, r := range found {
+		where = append(where, "`"+r.Tenant+"/"+r.Name+"`")
+	}
+	return nil, appreg.Errorf(appreg.KindConflict, "Several registrations are called %q: say which, as %s.", name, strings.Join(where, " or "))
+}
+
+// onRegistration prepares a conversation on an existing registration.
+func onRegistration(r *appreg.Registration, flow appreg.Flow, service string) *appreg.Conversation {
+	return &appreg.Conversation{Flow: flow, Tenant: r.TenantID, Service: service, Name: r.Name,
+		Progress: appreg.Progress{AppID: r.AppID, AppObjectID: r.AppObjectID, ServicePrincipal: r.ServicePrincipal}}
+}
+
+func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args []string) appreg.Reply {
+	if len(args) != 2 {
+		return reply(msgUsageOf("secret", w.cfg))
+	}
+	if !ValidService(args[1]) {
+		return reply(msgBadService(args[1]))
+	}
+	r, err := w.findRegistration(ctx, args[0])
+	if err != nil {
 		return w.errorReply(err)
 	}
-	w.log.Info("audit: onboarding started", "conversation", c.ID, "user", caller.User.ID, "tenant", c.Tenant, "service", service)
-	w.spawn(c.ID, w.start)
-	return reply(msgStarting(c))
+	if old := r.SecretFor(args[1]); old != nil {
+		return reply(msgOfferRotation(r, *old, w.now()))
+	}
+	c := onRegistration(r, appreg.FlowSecret, args[1])
+	if rep, ok := w.begin(ctx, caller, c); !ok {
+		return rep
+	}
+	return reply(appreg.Message{Text: fmt.Sprintf("Adding a secret for service *%s* to *%s*. A tenant admin must sign in first; I'm opening a thread.", args[1], r.Name)})
+}
+
+// registrationCommand starts a cleanup or a check.
+func (w *Wizard) registrationCommand(ctx context.Context, caller appreg.Caller, name string, args []string) appreg.Reply {
+	if len(args) != 1 {
+		return reply(msgUsageOf(name, w.cfg))
+	}
+	r, err := w.findRegistration(ctx, args[0])
+	if err != nil {
+		return w.errorReply(err)
+	}
+	c := onRegistration(r, appreg.Flow(name), "")
+	if rep, ok := w.begin(ctx, caller, c); !ok {
+		return rep
+	}
+	return reply(appreg.Message{Text: fmt.Sprintf("Starting the %s of *%s*. A tenant admin must sign in first; I'm opening a thread.", name, r.Name)})
+}
+
+// rotate starts a rotation of a secret: the reminders' one-click button.
+func (w *Wizard) rotate(ctx context.Context, caller appreg.Caller, tenantID, appID, keyID string) error {
+	r, err := w.findRegistration(ctx, tenantID+"/"+appID)
+	if err != nil {
+		return err
+	}
+	var old *appreg.SecretRecord
+	for i := range r.Secrets {
+		if r.Secrets[i].KeyID == keyID {
+			old = &r.Secrets[i]
+		}
+	}
+	if old == nil {
+		return appreg.Errorf(appreg.KindNotFound, "That secret of %s is no longer in the bot's record (already rotated or removed).", r.Name)
+	}
+	service := old.Service
+	if service == "" {
+		service = w.cfg.DefaultService
+	}
+	c := onRegistration(r, appreg.FlowRotate, service)
+	c.OldKeyID = keyID
+	if rep, ok := w.begin(ctx, caller, c); !ok {
+		w.privately(ctx, caller, rep.Message)
+	}
+	return nil
+}
+
+func (w *Wizard) attach(ctx context.Context, caller appreg.Caller, args []string) appreg.Reply {
+	if len(args) != 2 {
+		return reply(msgUsageOf("attach", w.cfg))
+	}
+	service := args[1]
+	if !ValidService(service) {
+		return reply(msgBadService(service))
+	}
+	r, err := w.findRegistration(ctx, args[0])
+	if err != nil {
+		return w.errorReply(err)
+	}
+	if r.HasService(service) {
+		return reply(appreg.Message{Text: fmt.Sprintf("Service *%s* is already attached to *%s*.", service, r.Name)})
+	}
+	if err := w.store.ReserveName(ctx, service, r.Name, "registration:"+r.AppID); err != nil {
+		return w.errorReply(err)
+	}
+	r.Services = append(r.Services, service)
+	if err := w.store.SaveRegistration(ctx, *r, appreg.Change{At: w.now().UTC(), By: caller.User.ID, What: "attached to service " + service}); err != nil {
+		return w.errorReply(err)
+	}
+	w.log.Info("audit: service attached", "user", caller.User.ID, "app_id", r.AppID, "service", service)
+	text := fmt.Sprintf("Attached service *%s* to *%s*.", service, r.Name)
+	if r.SecretFor(service) == nil {
+		text += fmt.Sprintf(" It has no secret of its own yet: `/appreg secret %s %s` creates one.", r.Name, service)
+	}
+	return reply(appreg.Message{Text: text})
 }
 
 func (w *Wizard) list(ctx context.Context, args []string) appreg.Reply {
@@ -123,9 +266,17 @@ func (w *Wizard) list(ctx context.Context, args []string) appreg.Reply {
 	if len(args) == 1 {
 		tenant = args[0]
 	}
-	regs, err := w.store.Registrations(ctx, tenant)
+	regs, err := w.sortedRegistrations(ctx, tenant)
 	if err != nil {
 		return w.errorReply(err)
+	}
+	return reply(msgList(regs, tenant, 0, w.now(), w.cfg.Location))
+}
+
+func (w *Wizard) sortedRegistrations(ctx context.Context, tenant string) ([]appreg.Registration, error) {
+	regs, err := w.store.Registrations(ctx, tenant)
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(regs, func(i, j int) bool {
 		if regs[i].Tenant != regs[j].Tenant {
@@ -133,7 +284,7 @@ func (w *Wizard) list(ctx context.Context, args []string) appreg.Reply {
 		}
 		return strings.ToLower(regs[i].Name) < strings.ToLower(regs[j].Name)
 	})
-	return reply(msgList(regs, tenant, w.now(), w.cfg.Location))
+	return regs, nil
 }
 
 func (w *Wizard) cancelCommand(ctx context.Context, caller appreg.Caller, args []string) appreg.Reply {

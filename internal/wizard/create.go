@@ -82,34 +82,25 @@ func (w *Wizard) create(ctx context.Context, c *appreg.Conversation) error {
 		}
 	}
 
-	secret, err := w.firstSecret(ctx, c, sess)
-	if err != nil {
+	if err := w.issueSecret(ctx, c, sess); err != nil {
 		return err
-	}
-
-	if !p.Validated && p.ValidationNote == "" {
-		if secret.Text == "" {
-			p.ValidationNote = "not checked: the bot restarted after delivering the secret. Check it with `/appreg check " + c.Name + "`."
-		} else {
-			p.Validated, p.ValidationNote = w.validate(ctx, c, secret.Text)
-		}
-		if err := w.save(ctx, c); err != nil {
-			return err
-		}
 	}
 
 	grants, gerr := sess.SignInAppGrants(ctx)
 	if gerr != nil {
 		w.log.Warn("sign-in app grants not listed", "conversation", c.ID, "err", gerr)
 	}
+	now := w.now().UTC()
 	reg := appreg.Registration{
 		Tenant: c.Tenant, TenantID: c.Identity.TenantID, Name: c.Name, AppID: p.AppID, AppObjectID: p.AppObjectID,
-		Service: c.Service, SecretKeyID: p.SecretKeyID, Expires: p.SecretExpires,
-		CreatedBy: c.Requester, CreatedAt: w.now().UTC(), Thread: c.Thread(),
+		ServicePrincipal: p.ServicePrincipal, Services: []string{c.Service},
+		Secrets:   []appreg.SecretRecord{w.secretRecord(c)},
+		CreatedBy: c.Requester, CreatedAt: now, Thread: c.Thread(),
 	}
-	if err := w.store.AddRegistration(ctx, reg); err != nil {
+	if err := w.store.SaveRegistration(ctx, reg, appreg.Change{At: now, By: c.Requester.User.ID, What: "created with a secret for " + c.Service}); err != nil {
 		return err
 	}
+	w.track(ctx, &reg, reg.Secrets[0])
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
 		return err
 	}
@@ -117,11 +108,31 @@ func (w *Wizard) create(ctx context.Context, c *appreg.Conversation) error {
 	return nil
 }
 
-// firstSecret adds the first client secret and delivers its text to the
-// requester, once and privately. A secret whose text was lost (the bot
-// stopped between adding and delivering it) is removed and replaced. It
-// returns the secret with its text when it was made in this call.
-func (w *Wizard) firstSecret(ctx context.Context, c *appreg.Conversation, sess appreg.Session) (appreg.Secret, error) {
+// issueSecret adds a client secret named after the conversation's service,
+// delivers its text to the requester, once and privately, and checks that it
+// works. A secret whose text was lost (the bot stopped between adding and
+// delivering it) is removed and replaced. Each step is recorded in the
+// conversation, so a retry resumes after the last one done.
+func (w *Wizard) issueSecret(ctx context.Context, c *appreg.Conversation, sess appreg.Session) error {
+	secret, err := w.deliverSecret(ctx, c, sess)
+	if err != nil {
+		return err
+	}
+	p := &c.Progress
+	if p.Validated || p.ValidationNote != "" {
+		return nil
+	}
+	if secret.Text == "" {
+		p.ValidationNote = "not checked: the bot restarted after delivering the secret. Check it with `/appreg check " + c.Name + "`."
+	} else {
+		p.Validated, p.ValidationNote = w.validate(ctx, c, secret.Text)
+	}
+	return w.save(ctx, c)
+}
+
+// deliverSecret adds the secret and delivers it; it returns the secret with
+// its text when it was made in this call.
+func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess appreg.Session) (appreg.Secret, error) {
 	p := &c.Progress
 	if p.SecretKeyID != "" && p.SecretDelivered {
 		return appreg.Secret{KeyID: p.SecretKeyID, Expires: p.SecretExpires}, nil
@@ -195,4 +206,35 @@ func allOK(checks []appreg.CredentialCheck) bool {
 		}
 	}
 	return len(checks) > 0
+}
+
+// secretRecord is the registry's record of the secret the conversation made.
+func (w *Wizard) secretRecord(c *appreg.Conversation) appreg.SecretRecord {
+	return appreg.SecretRecord{KeyID: c.Progress.SecretKeyID, Service: c.Service, Name: c.Service,
+		Expires: c.Progress.SecretExpires, CreatedBy: c.Requester.User.ID, CreatedAt: w.now().UTC()}
+}
+
+// track schedules expiry reminders for a secret of a registration.
+func (w *Wizard) track(ctx context.Context, r *appreg.Registration, s appreg.SecretRecord) {
+	if w.reminders == nil {
+		return
+	}
+	ref := appreg.SecretRef{Tenant: r.Tenant, TenantID: r.TenantID, Registration: r.Name, AppID: r.AppID,
+		Service: s.Service, KeyID: s.KeyID, Expires: s.Expires, Thread: r.Thread, Engineer: r.CreatedBy.User.ID}
+	if s.CreatedBy != "" {
+		ref.Engineer = s.CreatedBy
+	}
+	if err := w.reminders.Track(ctx, ref); err != nil {
+		w.log.Warn("expiry reminders not scheduled", "app_id", r.AppID, "key_id", s.KeyID, "err", err)
+	}
+}
+
+// untrack drops the reminders of a secret that is gone.
+func (w *Wizard) untrack(ctx context.Context, r *appreg.Registration, keyID string) {
+	if w.reminders == nil {
+		return
+	}
+	if err := w.reminders.Untrack(ctx, r.TenantID, r.AppID, keyID); err != nil {
+		w.log.Warn("expiry reminders not dropped", "app_id", r.AppID, "key_id", keyID, "err", err)
+	}
 }

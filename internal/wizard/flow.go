@@ -35,6 +35,9 @@ func (w *Wizard) start(ctx context.Context, c *appreg.Conversation) error {
 // signIn shows a new device code to the requester and waits for the admin.
 // It runs from started, expired, or a state that needs the admin again.
 func (w *Wizard) signIn(ctx context.Context, c *appreg.Conversation) error {
+	if c.State != appreg.StateStarted && c.State != appreg.StateExpired {
+		return nil // another job got there first
+	}
 	attempt, err := w.tenant.BeginSignIn(ctx, c.Tenant)
 	if err != nil {
 		if appreg.ErrorKind(err) == appreg.KindInvalid || appreg.ErrorKind(err) == appreg.KindNotFound {
@@ -155,6 +158,13 @@ func (w *Wizard) signedIn(ctx context.Context, c *appreg.Conversation, sess appr
 		})
 	}
 	w.keepSession(ctx, c.ID, sess)
+	if c.Flow != appreg.FlowOnboard {
+		if err := w.move(ctx, c, appreg.StateSignedIn, func(c *appreg.Conversation) { c.Identity = &id; c.Reason = "" }); err != nil {
+			return err
+		}
+		w.post(ctx, c, msgSignedIn(id))
+		return w.afterSignIn(ctx, c, sess)
+	}
 	if c.Name != "" { // a creation that needed a new sign-in
 		if err := w.move(ctx, c, appreg.StateCreating, func(c *appreg.Conversation) { c.Identity = &id; c.Reason = "" }); err != nil {
 			return err

@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,7 +14,11 @@ import (
 
 const usage = "*Usage*\n" +
 	"• `/appreg new <tenant> [service]` — onboard a customer tenant: the admin signs in with a device code, then I create the app registration. `<tenant>` is a verified domain (contoso.onmicrosoft.com) or a tenant id.\n" +
-	"• `/appreg list [tenant]` — the registrations I created, their services and secret expiry.\n" +
+	"• `/appreg list [tenant]` — the registrations I know, their services and secret expiry.\n" +
+	"• `/appreg secret <registration> <service>` — a new client secret for another service on the same registration.\n" +
+	"• `/appreg attach <registration> <service>` — attach a pending invitation to a service.\n" +
+	"• `/appreg cleanup <registration>` — remove the permissions that are not required any more.\n" +
+	"• `/appreg check <registration>` — compare the tenant with the bot's record: consents, roles, secrets.\n" +
 	"• `/appreg cancel` — stop your onboarding in this channel.\n" +
 	"• `/appreg help` — this text."
 
@@ -80,6 +85,8 @@ func describeState(s appreg.State) string {
 		return "signed in"
 	case appreg.StateAwaitingName:
 		return "waiting for the registration name"
+	case appreg.StateAwaitingConfirm:
+		return "waiting for your confirmation"
 	case appreg.StateCreating:
 		return "creating the registration"
 	case appreg.StateDone:
@@ -104,7 +111,7 @@ func cancelButton(c *appreg.Conversation) appreg.Button {
 
 // statusMessage is the thread's root message for each state.
 func statusMessage(c *appreg.Conversation, loc *time.Location) appreg.Message {
-	head := fmt.Sprintf("*App registration for %s* · service *%s* · requested by <@%s>", c.Tenant, c.Service, c.Requester.User.ID)
+	head := fmt.Sprintf("*%s* · requested by <@%s>", flowTitle(c), c.Requester.User.ID)
 	var line string
 	var buttons []appreg.Button
 	switch c.State {
@@ -116,14 +123,20 @@ func statusMessage(c *appreg.Conversation, loc *time.Location) appreg.Message {
 	case appreg.StateSignedIn, appreg.StateAwaitingName:
 		line = fmt.Sprintf(":white_check_mark: %s signed in to %s. Waiting for the registration name.", c.Identity.Account, c.Identity.TenantName)
 		buttons = []appreg.Button{{ActionID: ActionEnterName, Label: "Enter registration name", Value: c.ID, Style: "primary"}, cancelButton(c)}
+	case appreg.StateAwaitingConfirm:
+		line = ":raised_hand: Waiting for <@" + c.Requester.User.ID + "> to confirm (see the thread)."
+		buttons = []appreg.Button{cancelButton(c)}
 	case appreg.StateCreating:
-		line = fmt.Sprintf(":gear: Creating *%s*…", c.Name)
+		line = ":gear: Working…"
+		if c.Flow == appreg.FlowOnboard {
+			line = fmt.Sprintf(":gear: Creating *%s*…", c.Name)
+		}
 		if c.Reason != "" {
-			line = fmt.Sprintf(":warning: Creating *%s* stopped: %s", c.Name, c.Reason)
+			line = fmt.Sprintf(":warning: Stopped: %s", c.Reason)
 			buttons = []appreg.Button{{ActionID: ActionRetry, Label: "Retry", Value: c.ID, Style: "primary"}, cancelButton(c)}
 		}
 	case appreg.StateDone:
-		line = fmt.Sprintf(":tada: Done: *%s* (application id `%s`). The report is in the thread.", c.Name, c.Progress.AppID)
+		line = fmt.Sprintf(":white_check_mark: Done: *%s* (application id `%s`). The report is in the thread.", c.Name, c.Progress.AppID)
 	case appreg.StateCancelled:
 		line = ":no_entry_sign: Cancelled. " + c.Reason
 	case appreg.StateFailed:
@@ -262,28 +275,174 @@ func msgReport(c *appreg.Conversation, cfg Config, grants []appreg.Grant, grants
 	}}
 }
 
-func msgList(regs []appreg.Registration, tenant string, now time.Time, loc *time.Location) appreg.Message {
+// listPageSize keeps a page of /appreg list within one readable message.
+const listPageSize = 15
+
+func msgList(regs []appreg.Registration, tenant string, page int, now time.Time, loc *time.Location) appreg.Message {
 	if len(regs) == 0 {
 		if tenant != "" {
 			return appreg.Message{Text: fmt.Sprintf("I know no registrations in *%s*.", tenant)}
 		}
 		return appreg.Message{Text: "I know no registrations yet. Start one with `/appreg new <tenant>`."}
 	}
+	pages := (len(regs) + listPageSize - 1) / listPageSize
+	page = min(max(page, 0), pages-1)
 	var b strings.Builder
-	fmt.Fprintf(&b, "*%d registration(s)*\n", len(regs))
-	for _, r := range regs {
-		days := daysLeft(r.Expires, now)
-		mark := ""
-		switch {
-		case days < 0:
-			mark = " :red_circle: expired"
-		case days <= 30:
-			mark = " :warning: expiring soon"
+	fmt.Fprintf(&b, "*%d registration(s)*", len(regs))
+	if pages > 1 {
+		fmt.Fprintf(&b, " · page %d of %d", page+1, pages)
+	}
+	b.WriteString("\n")
+	for _, r := range regs[page*listPageSize : min(len(regs), (page+1)*listPageSize)] {
+		fmt.Fprintf(&b, "• *%s* · %s · app `%s`", r.Name, r.Tenant, r.AppID)
+		if r.Pending() {
+			b.WriteString(" · :hourglass: pending invitation (no service attached)")
 		}
-		fmt.Fprintf(&b, "• *%s* in %s · service %s · app `%s` · secret expires %s (%d days)%s\n",
-			r.Name, r.Tenant, r.Service, r.AppID, r.Expires.In(loc).Format("2006-01-02"), days, mark)
+		b.WriteString("\n")
+		for _, sec := range r.Secrets {
+			days := daysLeft(sec.Expires, now)
+			mark := ""
+			switch {
+			case days < 0:
+				mark = " :red_circle: *expired*"
+			case days <= 30:
+				mark = " :warning: expiring soon"
+			}
+			fmt.Fprintf(&b, "    ◦ secret %s: expires %s (%d days)%s\n", secretLabel(sec), sec.Expires.In(loc).Format("2006-01-02"), days, mark)
+		}
+	}
+	m := appreg.Message{Text: b.String()}
+	if page+1 < pages {
+		m.Buttons = []appreg.Button{{ActionID: ActionListPage, Label: "Next page", Value: fmt.Sprintf("%d|%s", page+1, tenant)}}
+	}
+	return m
+}
+
+func msgOfferRotation(r *appreg.Registration, old appreg.SecretRecord, now time.Time) appreg.Message {
+	return appreg.Message{
+		Text: fmt.Sprintf("Service *%s* already has its own secret on *%s* (expires %s, in %d days); each service gets exactly one. Rotate it instead?",
+			old.Service, r.Name, old.Expires.Format("2006-01-02"), daysLeft(old.Expires, now)),
+		Buttons: []appreg.Button{{ActionID: ActionRotate, Label: "Rotate secret", Value: RotateRef(r.TenantID, r.AppID, old.KeyID), Style: "primary"}},
+	}
+}
+
+func flowTitle(c *appreg.Conversation) string {
+	switch c.Flow {
+	case appreg.FlowSecret:
+		return fmt.Sprintf("New secret for %s · service %s", c.Name, c.Service)
+	case appreg.FlowRotate:
+		return fmt.Sprintf("Secret rotation for %s · service %s", c.Name, c.Service)
+	case appreg.FlowCleanup:
+		return "Permissions cleanup for " + c.Name
+	case appreg.FlowCheck:
+		return "Check of " + c.Name
+	}
+	return fmt.Sprintf("App registration for %s · service %s", c.Tenant, c.Service)
+}
+
+func msgSecretAdded(c *appreg.Conversation, now time.Time) appreg.Message {
+	text := fmt.Sprintf(":white_check_mark: *New secret for service %s* on %s: expires %s (%d days); sent privately to <@%s>; expiry reminders scheduled.",
+		c.Service, c.Name, c.Progress.SecretExpires.Format("2006-01-02"), daysLeft(c.Progress.SecretExpires, now), c.Requester.User.ID)
+	return appreg.Message{Text: text + validationLine(c)}
+}
+
+func validationLine(c *appreg.Conversation) string {
+	line := ""
+	if c.Progress.LifetimeNote != "" {
+		line += "\n:information_source: " + c.Progress.LifetimeNote
+	}
+	if c.Progress.Validated {
+		return line + "\n:white_check_mark: Authentication validated."
+	}
+	return line + "\n:warning: Authentication not validated: " + c.Progress.ValidationNote
+}
+
+func msgRotated(c *appreg.Conversation, now time.Time) appreg.Message {
+	return appreg.Message{
+		Text: fmt.Sprintf(":arrows_counterclockwise: *New secret for service %s* on %s, expires %s (%d days); sent privately to <@%s>.%s\n"+
+			"Put it into the provider platform's configuration of service %s, check that the service works, then remove the old secret.",
+			c.Service, c.Name, c.Progress.SecretExpires.Format("2006-01-02"), daysLeft(c.Progress.SecretExpires, now), c.Requester.User.ID, validationLine(c), c.Service),
+		Buttons: []appreg.Button{
+			{ActionID: ActionConfirm, Label: "The platform uses the new secret: remove the old one", Value: c.ID, Style: "danger"},
+			{ActionID: ActionKeep, Label: "Keep both for now", Value: c.ID},
+		},
+	}
+}
+
+func msgNothingToClean(r *appreg.Registration) appreg.Message {
+	return appreg.Message{Text: fmt.Sprintf(":white_check_mark: Nothing to clean up for *%s*: the sign-in app holds no delegated permissions in the tenant and the registration has no permissions beyond the profile.", r.Name)}
+}
+
+func msgCleanupPlan(c *appreg.Conversation, r *appreg.Registration, plan *appreg.CleanupPlan) appreg.Message {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*Not required once %s exists:*\n", r.Name)
+	for _, g := range plan.Grants {
+		fmt.Fprintf(&b, "• delegated permissions of the sign-in app on %s: %s\n", g.Resource, strings.Join(g.Scopes, ", "))
+	}
+	for _, p := range plan.Extra {
+		fmt.Fprintf(&b, "• application permission %s on the registration (not in the profile)\n", p.Name)
+	}
+	if c.Identity != nil {
+		fmt.Fprintf(&b, "• the Application Administrator role of the onboarding admin: not removed here; request it with `/appreg role remove <admin's UPN> \"Application Administrator\"` (goes through an approval).\n")
+	}
+	b.WriteString("Remove the permissions listed?")
+	return appreg.Message{Text: b.String(), Buttons: []appreg.Button{
+		{ActionID: ActionConfirm, Label: "Remove them", Value: c.ID, Style: "danger"}, cancelButton(c),
+	}}
+}
+
+func msgCleanupDone(c *appreg.Conversation, r *appreg.Registration) appreg.Message {
+	plan := c.Cleanup
+	text := fmt.Sprintf(":broom: *Cleanup of %s done*: %d removed", r.Name, len(plan.Done))
+	if len(plan.AlreadyGone) > 0 {
+		text += fmt.Sprintf(", %d were already gone", len(plan.AlreadyGone))
+	}
+	var names []string
+	for _, g := range plan.Grants {
+		if slices.Contains(plan.Done, g.ID) {
+			names = append(names, "delegated grant on "+g.Resource)
+		}
+	}
+	for _, p := range plan.Extra {
+		if slices.Contains(plan.Done, p.Name) {
+			names = append(names, p.Name)
+		}
+	}
+	if len(names) > 0 {
+		text += " (" + strings.Join(names, "; ") + ")"
+	}
+	return appreg.Message{Text: text + ". Running the cleanup again is harmless."}
+}
+
+func msgCheckReport(r *appreg.Registration, fs []finding) appreg.Message {
+	var b strings.Builder
+	drift := 0
+	for _, f := range fs {
+		if !f.ok {
+			drift++
+		}
+	}
+	if drift == 0 {
+		fmt.Fprintf(&b, ":white_check_mark: *%s matches the record and the profile.*\n", r.Name)
+	} else {
+		fmt.Fprintf(&b, ":mag: *%s: %d point(s) of drift.*\n", r.Name, drift)
+	}
+	for _, f := range fs {
+		mark := ":white_check_mark:"
+		if !f.ok {
+			mark = ":warning:"
+		}
+		fmt.Fprintf(&b, "%s %s: %s", mark, f.what, f.detail)
+		if !f.ok && f.fix != "" {
+			b.WriteString(" — fix: " + f.fix)
+		}
+		b.WriteString("\n")
 	}
 	return appreg.Message{Text: b.String()}
+}
+
+func reasonDeletedInTenant(c *appreg.Conversation) string {
+	return fmt.Sprintf("The registration %s (application id %s) no longer exists in the tenant: it was deleted outside the bot. Onboard again with `/appreg new %s`.", c.Name, c.Progress.AppID, c.Tenant)
 }
 
 func lifetimeCappedNote(wanted, got time.Duration) string {

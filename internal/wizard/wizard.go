@@ -117,11 +117,14 @@ type Wizard struct {
 	store  appreg.Store
 	chat   appreg.Chat
 	tenant appreg.Tenant
-	log    *slog.Logger
-	obs    Observer
-	now    func() time.Time
-	owner  string // this replica's name in leases
-	sealer *sealer
+	// reminders schedules expiry reminders; nil schedules none.
+	reminders appreg.Reminders
+	snoozer   Snoozer
+	log       *slog.Logger
+	obs       Observer
+	now       func() time.Time
+	owner     string // this replica's name in leases
+	sealer    *sealer
 
 	ctx  context.Context // parent of all jobs; cancelled by Close
 	stop context.CancelFunc
@@ -139,14 +142,22 @@ type groupCache struct {
 	at      time.Time
 }
 
-// Deps are the wizard's ports and tools. Logger, Observer and Now may be nil.
+// Snoozer postpones a secret's next reminder: the "Snooze 1 day" button.
+type Snoozer interface {
+	Snooze(ctx context.Context, ref string, by appreg.Caller) error
+}
+
+// Deps are the wizard's ports and tools. Reminders, Snoozer, Logger,
+// Observer and Now may be nil.
 type Deps struct {
-	Store    appreg.Store
-	Chat     appreg.Chat
-	Tenant   appreg.Tenant
-	Logger   *slog.Logger
-	Observer Observer
-	Now      func() time.Time
+	Store     appreg.Store
+	Chat      appreg.Chat
+	Tenant    appreg.Tenant
+	Reminders appreg.Reminders
+	Snoozer   Snoozer
+	Logger    *slog.Logger
+	Observer  Observer
+	Now       func() time.Time
 }
 
 // New returns a Wizard. It starts nothing; call Start.
@@ -170,7 +181,8 @@ func New(cfg Config, d Deps) (*Wizard, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Wizard{
-		cfg: cfg, store: d.Store, chat: d.Chat, tenant: d.Tenant, log: d.Logger, obs: d.Observer, now: d.Now,
+		cfg: cfg, store: d.Store, chat: d.Chat, tenant: d.Tenant, reminders: d.Reminders, snoozer: d.Snoozer,
+		log: d.Logger, obs: d.Observer, now: d.Now,
 		owner: newID(), sealer: s, ctx: ctx, stop: cancel,
 		sessions: map[string]appreg.Session{}, groups: map[string]groupCache{},
 	}, nil
@@ -211,23 +223,27 @@ func newID() string {
 }
 
 // spawn runs job for a conversation in the background while holding the
-// conversation's lease. It reports false, and runs nothing, when another job
-// (here or on another replica) holds the lease.
-func (w *Wizard) spawn(id string, job func(ctx context.Context, c *appreg.Conversation) error) bool {
+// conversation's lease, so that one job at a time works on a conversation
+// across all replicas. When another job holds the lease, spawn waits for it
+// up to LeaseTTL (a job that is just finishing), then leaves the
+// conversation to the sweep. Jobs check the conversation's state when they
+// run, so a job that waited and finds its step done does nothing.
+func (w *Wizard) spawn(id string, job func(ctx context.Context, c *appreg.Conversation) error) {
+	w.run(id, job, w.cfg.LeaseTTL)
+}
+
+// run is spawn with a bound on the wait for the lease; 0 tries once, as the
+// sweep does: a busy conversation has its job.
+func (w *Wizard) run(id string, job func(ctx context.Context, c *appreg.Conversation) error, wait time.Duration) {
 	// The owner names this job, not just this replica: a second job for the
 	// same conversation in this process must not share the lease.
 	lease, owner := "conv:"+id, w.owner+":"+newID()
-	ok, err := w.store.AcquireLease(w.ctx, lease, owner, w.cfg.LeaseTTL)
-	if err != nil {
-		w.log.Warn("lease not taken", "conversation", id, "err", err)
-		return false
-	}
-	if !ok {
-		return false
-	}
 	w.jobs.Add(1)
 	go func() {
 		defer w.jobs.Done()
+		if !w.acquire(lease, owner, wait) {
+			return
+		}
 		ctx, cancel := context.WithCancel(w.ctx)
 		defer cancel()
 		go w.renew(ctx, cancel, lease, owner)
@@ -245,7 +261,29 @@ func (w *Wizard) spawn(id string, job func(ctx context.Context, c *appreg.Conver
 			w.jobFailed(id, err)
 		}
 	}()
-	return true
+}
+
+// acquire takes a job's lease, waiting up to wait for another holder.
+func (w *Wizard) acquire(lease, owner string, wait time.Duration) bool {
+	deadline := w.now().Add(wait)
+	for {
+		ok, err := w.store.AcquireLease(w.ctx, lease, owner, w.cfg.LeaseTTL)
+		if ok {
+			return true
+		}
+		if err != nil {
+			w.log.Warn("lease not taken", "lease", lease, "err", err)
+			return false
+		}
+		if !w.now().Before(deadline) {
+			return false
+		}
+		select {
+		case <-w.ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // renew keeps a lease while its job runs, and stops the job when the lease

@@ -31,6 +31,7 @@ type harness struct {
 	cfg    Config
 	w      *Wizard
 	logs   *fakes.Buffer
+	rem    *fakes.Reminders
 }
 
 func testConfig() Config {
@@ -49,7 +50,7 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	h := &harness{t: t, ctx: ctx, mr: mr, rdb: rdb, store: redisstore.New(rdb, time.Hour, nil),
-		chat: fakes.NewChat(), tenant: fakes.NewTenant(), cfg: testConfig(), logs: &fakes.Buffer{}}
+		chat: fakes.NewChat(), tenant: fakes.NewTenant(), cfg: testConfig(), logs: &fakes.Buffer{}, rem: fakes.NewReminders()}
 	for _, f := range tweak {
 		f(&h.cfg)
 	}
@@ -60,7 +61,7 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 // newWizard starts a wizard replica on the harness's store, chat and tenant.
 func (h *harness) newWizard() *Wizard {
 	h.t.Helper()
-	w, err := New(h.cfg, Deps{Store: h.store, Chat: h.chat, Tenant: h.tenant,
+	w, err := New(h.cfg, Deps{Store: h.store, Chat: h.chat, Tenant: h.tenant, Reminders: h.rem,
 		Logger: slog.New(slog.NewJSONHandler(h.logs, nil))})
 	if err != nil {
 		h.t.Fatal(err)
@@ -92,18 +93,32 @@ func (h *harness) conversation() *appreg.Conversation {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if id == "" {
-		ids, _ := h.rdb.Keys(h.ctx, "bot:conv:{*}").Result()
-		if len(ids) != 1 {
-			h.t.Fatalf("no single conversation: %v", ids)
+	if id != "" {
+		c, err := h.store.Conversation(h.ctx, id)
+		if err != nil {
+			h.t.Fatal(err)
 		}
-		id = strings.TrimSuffix(strings.TrimPrefix(ids[0], "bot:conv:{"), "}")
+		return c
 	}
-	c, err := h.store.Conversation(h.ctx, id)
-	if err != nil {
-		h.t.Fatal(err)
+	// None active: the newest one.
+	keys, _ := h.rdb.Keys(h.ctx, "bot:conv:{*}").Result()
+	var newest *appreg.Conversation
+	for _, k := range keys {
+		if strings.HasSuffix(k, ":session") {
+			continue
+		}
+		c, err := h.store.Conversation(h.ctx, strings.TrimSuffix(strings.TrimPrefix(k, "bot:conv:{"), "}"))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if newest == nil || c.CreatedAt.After(newest.CreatedAt) {
+			newest = c
+		}
 	}
-	return c
+	if newest == nil {
+		h.t.Fatal("no conversation")
+	}
+	return newest
 }
 
 func (h *harness) waitState(want appreg.State) *appreg.Conversation {
@@ -189,7 +204,7 @@ func TestHappyPath(t *testing.T) {
 	}
 	assertSecretOnlyPrivate(t, h)
 	regs, _ := h.store.Registrations(h.ctx, "")
-	if len(regs) != 1 || regs[0].Service != "sbc1" || regs[0].SecretKeyID == "" {
+	if len(regs) != 1 || !regs[0].HasService("sbc1") || regs[0].SecretFor("sbc1") == nil || regs[0].SecretFor("sbc1").KeyID != c.Progress.SecretKeyID {
 		t.Fatalf("registry = %+v", regs)
 	}
 	if got := h.tenant.Consented(c.Progress.AppID); len(got) != 2 {
@@ -280,7 +295,7 @@ func TestSignInOutcomes(t *testing.T) {
 func TestNameRulesAndClashes(t *testing.T) {
 	h := newHarness(t)
 	h.tenant.AddApplication("Taken")
-	if err := h.store.AddRegistration(h.ctx, appreg.Registration{TenantID: "x", Name: "Used", Service: "sbc1", AppID: "a"}); err != nil {
+	if err := h.store.SaveRegistration(h.ctx, appreg.Registration{TenantID: "x", Name: "Used", Services: []string{"sbc1"}, AppID: "a"}, appreg.Change{What: "created"}); err != nil {
 		t.Fatal(err)
 	}
 	h.signIn()
@@ -443,7 +458,11 @@ func TestCommands(t *testing.T) {
 		{"U_OP", "list", "no registrations yet"},
 		{"U_OP", "list fabrikam.com", "no registrations in *fabrikam.com*"},
 		{"U_OP", "cancel now", "did not understand"},
-		{"U_OP", "secret x y", "not available yet"},
+		{"U_OP", "role add x y", "not available yet"},
+		{"U_OP", "secret nope sbc2", "I know no registration \"nope\""},
+		{"U_OP", "secret a", "did not understand"},
+		{"U_OP", "check", "did not understand"},
+		{"U_OP", "attach nope sbc2", "I know no registration"},
 		{"U_STRANGER", "help", "not one of this bot's operators"},
 		{"U_MEMBER", "help", "*Usage*"},
 		{"U_OP", "NEW 11111111-2222-3333-4444-555555555555", "Starting"},

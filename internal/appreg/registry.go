@@ -1,0 +1,89 @@
+package appreg
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Registration is the bot's record of an app registration: the tenant it is
+// in, the services attached to it and every client secret it knows of. It
+// never holds a secret's text. A registration with no service attached is a
+// pending invitation.
+type Registration struct {
+	Tenant           string         `json:"tenant"`
+	TenantID         string         `json:"tenant_id"`
+	Name             string         `json:"name"`
+	AppID            string         `json:"app_id"`
+	AppObjectID      string         `json:"app_object_id"`
+	ServicePrincipal string         `json:"service_principal,omitempty"`
+	Services         []string       `json:"services,omitempty"`
+	Secrets          []SecretRecord `json:"secrets,omitempty"`
+	CreatedBy        Caller         `json:"created_by"`
+	CreatedAt        time.Time      `json:"created_at"`
+	Thread           Place          `json:"thread"`
+}
+
+// Pending reports whether the registration is a pending invitation: no
+// service is attached to it yet.
+func (r *Registration) Pending() bool { return len(r.Services) == 0 }
+
+// HasService reports whether a service is attached.
+func (r *Registration) HasService(service string) bool {
+	for _, s := range r.Services {
+		if strings.EqualFold(s, service) {
+			return true
+		}
+	}
+	return false
+}
+
+// SecretFor returns the record of the service's secret, or nil.
+func (r *Registration) SecretFor(service string) *SecretRecord {
+	for i := range r.Secrets {
+		if strings.EqualFold(r.Secrets[i].Service, service) {
+			return &r.Secrets[i]
+		}
+	}
+	return nil
+}
+
+// SecretRecord is what the bot knows of a client secret.
+type SecretRecord struct {
+	KeyID     string    `json:"key_id"`
+	Service   string    `json:"service,omitempty"` // "" for a secret adopted from the portal
+	Name      string    `json:"name,omitempty"`
+	Expires   time.Time `json:"expires"`
+	CreatedBy string    `json:"created_by,omitempty"` // chat user id
+	CreatedAt time.Time `json:"created_at,omitzero"`
+	Adopted   bool      `json:"adopted,omitempty"` // created outside the bot, found by a check
+}
+
+// Change is one entry of a registration's history.
+type Change struct {
+	At   time.Time `json:"at"`
+	By   string    `json:"by"`   // chat user id
+	What string    `json:"what"` // e.g. "created", "secret added for sbc2"
+}
+
+// SecretRef names a tracked secret for the reminder schedule.
+type SecretRef struct {
+	Tenant       string    `json:"tenant"`
+	TenantID     string    `json:"tenant_id"`
+	Registration string    `json:"registration"`
+	AppID        string    `json:"app_id"`
+	Service      string    `json:"service"`
+	KeyID        string    `json:"key_id"`
+	Expires      time.Time `json:"expires"`
+	Thread       Place     `json:"thread"`   // where reminders go
+	Engineer     string    `json:"engineer"` // who gets a direct message
+}
+
+// Reminders is the secret-expiry reminder schedule.
+type Reminders interface {
+	// Track schedules reminders before the secret expires, replacing any
+	// earlier schedule of the same secret.
+	Track(ctx context.Context, s SecretRef) error
+	// Untrack drops a secret's reminders (it was removed or replaced).
+	Untrack(ctx context.Context, tenantID, appID, keyID string) error
+}

@@ -1,0 +1,363 @@
+package wizard
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
+)
+
+// The flows on an existing registration: after the sign-in, each runs its
+// own work step (work dispatches); an onboarding runs create instead.
+
+// work runs the conversation's flow in the creating state.
+func (w *Wizard) work(ctx context.Context, c *appreg.Conversation) error {
+	if c.State != appreg.StateCreating {
+		return nil
+	}
+	if c.Flow == appreg.FlowOnboard {
+		return w.create(ctx, c)
+	}
+	sess := w.session(ctx, c)
+	if sess == nil {
+		return w.expire(ctx, c, reasonSessionLost)
+	}
+	if c.Reason != "" { // a retry after a failed step
+		c.Reason = ""
+		if err := w.save(ctx, c); err != nil {
+			return err
+		}
+	}
+	reg, err := w.registration(ctx, c)
+	if err != nil {
+		return err
+	}
+	switch c.Flow {
+	case appreg.FlowSecret, appreg.FlowRotate:
+		return w.newSecret(ctx, c, sess, reg)
+	case appreg.FlowCleanup:
+		return w.runCleanup(ctx, c, sess, reg)
+	case appreg.FlowCheck:
+		return w.check(ctx, c, sess, reg)
+	}
+	return fmt.Errorf("conversation %s: unknown flow %q", c.ID, c.Flow)
+}
+
+// afterSignIn starts the flow of a conversation on an existing registration
+// once its admin has signed in.
+func (w *Wizard) afterSignIn(ctx context.Context, c *appreg.Conversation, sess appreg.Session) error {
+	if c.Flow != appreg.FlowCleanup || c.Cleanup != nil {
+		if err := w.move(ctx, c, appreg.StateCreating, nil); err != nil {
+			return err
+		}
+		return w.work(ctx, c)
+	}
+	reg, err := w.registration(ctx, c)
+	if err != nil {
+		return err
+	}
+	plan, err := w.planCleanup(ctx, sess, reg)
+	if err != nil {
+		return err
+	}
+	if len(plan.Grants) == 0 && len(plan.Extra) == 0 {
+		if err := w.move(ctx, c, appreg.StateDone, func(c *appreg.Conversation) { c.Cleanup = plan }); err != nil {
+			return err
+		}
+		w.post(ctx, c, msgNothingToClean(reg))
+		return nil
+	}
+	if err := w.move(ctx, c, appreg.StateAwaitingConfirm, func(c *appreg.Conversation) { c.Cleanup = plan }); err != nil {
+		return err
+	}
+	w.post(ctx, c, msgCleanupPlan(c, reg, plan))
+	return nil
+}
+
+// registration loads the record of the conversation's registration.
+func (w *Wizard) registration(ctx context.Context, c *appreg.Conversation) (*appreg.Registration, error) {
+	regs, err := w.store.Registrations(ctx, c.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	for i := range regs {
+		if regs[i].AppID == c.Progress.AppID {
+			return &regs[i], nil
+		}
+	}
+	return nil, appreg.Errorf(appreg.KindNotFound, "The bot has no record of registration %s any more.", c.Name)
+}
+
+// inspect reads the registration in the tenant; a registration deleted
+// behind the bot's back ends the conversation with that news.
+func (w *Wizard) inspect(ctx context.Context, c *appreg.Conversation, sess appreg.Session) (*appreg.AppState, error) {
+	st, err := sess.Inspect(ctx, c.Progress.AppID)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return nil, w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) { c.Reason = reasonDeletedInTenant(c) })
+	}
+	return st, nil
+}
+
+// newSecret adds a secret for the conversation's service to the
+// registration, delivers it privately, checks it and records it. A rotation
+// then asks to confirm before the old secret is removed.
+func (w *Wizard) newSecret(ctx context.Context, c *appreg.Conversation, sess appreg.Session, reg *appreg.Registration) error {
+	if c.Progress.SecretKeyID == "" || !c.Progress.SecretDelivered {
+		st, err := w.inspect(ctx, c, sess)
+		if err != nil || st == nil {
+			return err
+		}
+		c.Progress.AppObjectID = st.ObjectID
+	}
+	if err := w.issueSecret(ctx, c, sess); err != nil {
+		return err
+	}
+	rec := w.secretRecord(c)
+	if reg.SecretFor(c.Service) == nil || c.Flow == appreg.FlowRotate {
+		if !slices.ContainsFunc(reg.Secrets, func(s appreg.SecretRecord) bool { return s.KeyID == rec.KeyID }) {
+			reg.Secrets = append(reg.Secrets, rec)
+		}
+		if !reg.HasService(c.Service) {
+			reg.Services = append(reg.Services, c.Service)
+		}
+		what := "secret added for " + c.Service
+		if c.Flow == appreg.FlowRotate {
+			what = "secret rotated for " + c.Service + ": new " + rec.KeyID
+		}
+		if err := w.store.SaveRegistration(ctx, *reg, appreg.Change{At: w.now().UTC(), By: c.Requester.User.ID, What: what}); err != nil {
+			return err
+		}
+		w.track(ctx, reg, rec)
+	}
+	if c.Flow == appreg.FlowRotate {
+		if err := w.move(ctx, c, appreg.StateAwaitingConfirm, nil); err != nil {
+			return err
+		}
+		w.post(ctx, c, msgRotated(c, w.now()))
+		return nil
+	}
+	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
+		return err
+	}
+	w.post(ctx, c, msgSecretAdded(c, w.now()))
+	return nil
+}
+
+// removeOldSecret finishes a rotation once the requester confirmed that the
+// platform uses the new secret.
+func (w *Wizard) removeOldSecret(ctx context.Context, c *appreg.Conversation) error {
+	if c.State != appreg.StateCreating || c.Flow != appreg.FlowRotate {
+		return nil
+	}
+	sess := w.session(ctx, c)
+	if sess == nil {
+		return w.expire(ctx, c, reasonSessionLost)
+	}
+	reg, err := w.registration(ctx, c)
+	if err != nil {
+		return err
+	}
+	if err := sess.RemoveSecret(ctx, c.Progress.AppObjectID, c.OldKeyID); err != nil {
+		return err
+	}
+	reg.Secrets = slices.DeleteFunc(reg.Secrets, func(s appreg.SecretRecord) bool { return s.KeyID == c.OldKeyID })
+	if err := w.store.SaveRegistration(ctx, *reg, appreg.Change{At: w.now().UTC(), By: c.Requester.User.ID, What: "old secret " + c.OldKeyID + " removed"}); err != nil {
+		return err
+	}
+	w.untrack(ctx, reg, c.OldKeyID)
+	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
+		return err
+	}
+	w.post(ctx, c, appreg.Message{Text: fmt.Sprintf(":white_check_mark: The old secret of service *%s* was removed. Reminders now follow the new one.", c.Service)})
+	return nil
+}
+
+// planCleanup lists what is not required once the registration exists.
+func (w *Wizard) planCleanup(ctx context.Context, sess appreg.Session, reg *appreg.Registration) (*appreg.CleanupPlan, error) {
+	grants, err := sess.SignInAppGrants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := sess.Inspect(ctx, reg.AppID)
+	if err != nil {
+		return nil, err
+	}
+	plan := &appreg.CleanupPlan{Grants: grants}
+	if st != nil {
+		plan.Extra = w.extraPermissions(st)
+	}
+	return plan, nil
+}
+
+// extraPermissions are the registration's permissions beyond the profile.
+func (w *Wizard) extraPermissions(st *appreg.AppState) []appreg.Permission {
+	var extra []appreg.Permission
+	for _, p := range slices.Concat(st.Required, st.Consented) {
+		if !w.inProfile(p) && !slices.ContainsFunc(extra, func(q appreg.Permission) bool { return q.Name == p.Name }) {
+			extra = append(extra, p)
+		}
+	}
+	return extra
+}
+
+func (w *Wizard) inProfile(p appreg.Permission) bool {
+	return slices.ContainsFunc(w.cfg.Permissions, func(q appreg.Permission) bool { return strings.EqualFold(q.Name, p.Name) })
+}
+
+// runCleanup removes what the confirmed plan lists, recording each removal
+// so that a retry after a Graph failure finishes the rest.
+func (w *Wizard) runCleanup(ctx context.Context, c *appreg.Conversation, sess appreg.Session, reg *appreg.Registration) error {
+	plan := c.Cleanup
+	current, err := sess.SignInAppGrants(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range plan.Grants {
+		if slices.Contains(plan.Done, g.ID) || slices.Contains(plan.AlreadyGone, g.ID) {
+			continue
+		}
+		if !slices.ContainsFunc(current, func(h appreg.Grant) bool { return h.ID == g.ID }) {
+			plan.AlreadyGone = append(plan.AlreadyGone, g.ID)
+		} else if err := sess.RemoveGrant(ctx, g.ID); err != nil {
+			return err
+		} else {
+			plan.Done = append(plan.Done, g.ID)
+		}
+		if err := w.save(ctx, c); err != nil {
+			return err
+		}
+	}
+	if len(plan.Extra) > 0 {
+		st, err := w.inspect(ctx, c, sess)
+		if err != nil || st == nil {
+			return err
+		}
+		for _, p := range plan.Extra {
+			if slices.Contains(plan.Done, p.Name) || slices.Contains(plan.AlreadyGone, p.Name) {
+				continue
+			}
+			has := func(q appreg.Permission) bool { return q.Name == p.Name }
+			if !slices.ContainsFunc(st.Required, has) && !slices.ContainsFunc(st.Consented, has) {
+				plan.AlreadyGone = append(plan.AlreadyGone, p.Name)
+			} else if err := sess.RemovePermission(ctx, *st, p); err != nil {
+				return err
+			} else {
+				plan.Done = append(plan.Done, p.Name)
+			}
+			if err := w.save(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	if err := w.store.SaveRegistration(ctx, *reg, appreg.Change{At: w.now().UTC(), By: c.Requester.User.ID,
+		What: fmt.Sprintf("cleanup: %d removed, %d already gone", len(plan.Done), len(plan.AlreadyGone))}); err != nil {
+		return err
+	}
+	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
+		return err
+	}
+	w.post(ctx, c, msgCleanupDone(c, reg))
+	return nil
+}
+
+// Finding is one line of a check: OK, or drift with the command that fixes
+// it.
+type finding struct {
+	ok     bool
+	what   string
+	detail string
+	fix    string
+}
+
+// check compares the tenant with the record and the profile, adopts secrets
+// created outside the bot, and reports each point as OK or drift.
+func (w *Wizard) check(ctx context.Context, c *appreg.Conversation, sess appreg.Session, reg *appreg.Registration) error {
+	st, err := w.inspect(ctx, c, sess)
+	if err != nil || st == nil {
+		return err
+	}
+	now := w.now()
+	var fs []finding
+	add := func(ok bool, what, detail, fix string) { fs = append(fs, finding{ok, what, detail, fix}) }
+
+	add(st.ServicePrincipal != "", "Service principal", "present", "A tenant admin must create it: open the registration in Entra ID → Enterprise applications, or run `/appreg new` again.")
+	for _, p := range w.cfg.Permissions {
+		has := func(q appreg.Permission) bool { return strings.EqualFold(q.Name, p.Name) }
+		switch {
+		case !slices.ContainsFunc(st.Required, has):
+			add(false, p.Name, "not requested by the registration", "Add it under API permissions, then grant admin consent (a Privileged Role Administrator).")
+		case !slices.ContainsFunc(st.Consented, has):
+			add(false, p.Name, "requested, but without admin consent", "A Privileged Role Administrator or Global Administrator grants admin consent under API permissions.")
+		default:
+			add(true, p.Name, "consented", "")
+		}
+	}
+	for _, role := range w.cfg.NeededRoles {
+		held := holdsAny(st.Roles, []string{role}) || (strings.EqualFold(role, "Teams Administrator") &&
+			holdsAny(st.Roles, []string{"Teams Communications Administrator"}) && holdsAny(st.Roles, []string{"Skype for Business Administrator"}))
+		add(held, "Role "+role, map[bool]string{true: "assigned", false: "not assigned"}[held],
+			fmt.Sprintf("`/appreg role add %s \"%s\"` (through an approval).", reg.Name, role))
+	}
+	for _, p := range w.extraPermissions(st) {
+		add(false, p.Name, "not in the profile: not required", fmt.Sprintf("`/appreg cleanup %s`", reg.Name))
+	}
+
+	inTenant := map[string]appreg.Secret{}
+	for _, s := range st.Secrets {
+		inTenant[s.KeyID] = s
+	}
+	changed := false
+	kept := reg.Secrets[:0]
+	for _, rec := range reg.Secrets {
+		label := "Secret " + secretLabel(rec)
+		if _, ok := inTenant[rec.KeyID]; !ok {
+			add(false, label, "removed in the tenant", fmt.Sprintf("`/appreg secret %s %s` for a new one.", reg.Name, rec.Service))
+			w.untrack(ctx, reg, rec.KeyID)
+			changed = true
+			continue
+		}
+		kept = append(kept, rec)
+		days := daysLeft(rec.Expires, now)
+		if days < 0 {
+			add(false, label, fmt.Sprintf("expired on %s", rec.Expires.Format("2006-01-02")), fmt.Sprintf("`/appreg secret %s %s` (calls may already be failing).", reg.Name, rec.Service))
+		} else {
+			add(true, label, fmt.Sprintf("expires %s (%d days)", rec.Expires.Format("2006-01-02"), days), "")
+		}
+	}
+	reg.Secrets = kept
+	for _, s := range st.Secrets {
+		if slices.ContainsFunc(reg.Secrets, func(r appreg.SecretRecord) bool { return r.KeyID == s.KeyID }) {
+			continue
+		}
+		rec := appreg.SecretRecord{KeyID: s.KeyID, Name: s.Name, Expires: s.Expires, Adopted: true, CreatedAt: now.UTC()}
+		reg.Secrets = append(reg.Secrets, rec)
+		w.track(ctx, reg, rec)
+		changed = true
+		add(false, "Secret "+secretLabel(rec), fmt.Sprintf("created outside the bot, expires %s: adopted, reminders scheduled", s.Expires.Format("2006-01-02")), "")
+	}
+	if changed {
+		if err := w.store.SaveRegistration(ctx, *reg, appreg.Change{At: now.UTC(), By: c.Requester.User.ID, What: "check: secrets reconciled with the tenant"}); err != nil {
+			return err
+		}
+	}
+	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
+		return err
+	}
+	w.post(ctx, c, msgCheckReport(reg, fs))
+	return nil
+}
+
+func secretLabel(r appreg.SecretRecord) string {
+	switch {
+	case r.Service != "":
+		return "for " + r.Service
+	case r.Name != "":
+		return "“" + r.Name + "”"
+	}
+	return r.KeyID
+}
