@@ -23,22 +23,26 @@ const (
 	// StateAwaitingConfirm waits for the requester to confirm a change the
 	// bot has listed (a cleanup, removing a rotated secret).
 	StateAwaitingConfirm State = "awaiting_confirm"
-	StateCreating        State = "creating"
-	StateDone            State = "done"
-	StateCancelled       State = "cancelled"
-	StateFailed          State = "failed"
-	StateExpired         State = "expired"
+	// StateAwaitingApproval waits for an approver's decision on a role change.
+	StateAwaitingApproval State = "awaiting_approval"
+	// StateRejected: an approver rejected the role change.
+	StateRejected  State = "rejected"
+	StateCreating  State = "creating"
+	StateDone      State = "done"
+	StateCancelled State = "cancelled"
+	StateFailed    State = "failed"
+	StateExpired   State = "expired"
 )
 
 // States lists every state, in the order of the happy path first.
 func States() []State {
-	return []State{StateStarted, StateAwaitingSignIn, StateSignedIn, StateAwaitingName, StateAwaitingConfirm,
-		StateCreating, StateDone, StateCancelled, StateFailed, StateExpired}
+	return []State{StateStarted, StateAwaitingApproval, StateAwaitingSignIn, StateSignedIn, StateAwaitingName, StateAwaitingConfirm,
+		StateCreating, StateDone, StateCancelled, StateRejected, StateFailed, StateExpired}
 }
 
 // Terminal reports whether the conversation has ended for good.
 func (s State) Terminal() bool {
-	return s == StateDone || s == StateCancelled || s == StateFailed
+	return s == StateDone || s == StateCancelled || s == StateFailed || s == StateRejected
 }
 
 // CanMoveTo reports whether the wizard may go from s to next.
@@ -57,11 +61,16 @@ func (s State) CanMoveTo(next State) bool {
 	switch next {
 	case StateCancelled, StateFailed:
 		return true
+	case StateRejected:
+		return s == StateAwaitingApproval
 	case StateExpired:
 		return s != StateExpired
 	}
 	switch s {
 	case StateStarted:
+		return next == StateAwaitingSignIn || next == StateAwaitingApproval
+	case StateAwaitingApproval:
+		// approved: the approver signs in
 		return next == StateAwaitingSignIn
 	case StateAwaitingSignIn:
 		// creating: a re-sign-in in the middle of a creation resumes it.
@@ -91,7 +100,21 @@ const (
 	FlowRotate  Flow = "rotate"  // a new secret replacing an old one
 	FlowCleanup Flow = "cleanup" // /appreg cleanup: remove what is not required
 	FlowCheck   Flow = "check"   // /appreg check: compare the tenant with the record
+	FlowRole    Flow = "role"    // /appreg role: a directory role change, through an approval
 )
+
+// RoleChange is a requested directory role change and its decision.
+type RoleChange struct {
+	Op             string    `json:"op"`        // "add" or "remove"
+	Role           string    `json:"role"`      // display name, as in the configured table
+	Principal      string    `json:"principal"` // what FindPrincipal takes: an application id or a UPN
+	PrincipalLabel string    `json:"principal_label"`
+	Reason         string    `json:"reason,omitempty"`
+	Approver       *Caller   `json:"approver,omitempty"` // who approved or rejected
+	DecidedAt      time.Time `json:"decided_at,omitzero"`
+	Decision       string    `json:"decision,omitempty"` // "approved" or "rejected: <reason>"
+	Outcome        string    `json:"outcome,omitempty"`  // what the execution did
+}
 
 // CleanupPlan is what a cleanup removes, and how far it got.
 type CleanupPlan struct {
@@ -192,6 +215,7 @@ type Conversation struct {
 	Flow     Flow         `json:"flow,omitempty"`
 	OldKeyID string       `json:"old_key_id,omitempty"` // FlowRotate: the secret being replaced
 	Cleanup  *CleanupPlan `json:"cleanup,omitempty"`
+	Role     *RoleChange  `json:"role,omitempty"`
 	Reason   string       `json:"reason,omitempty"` // why it failed, expired or was cancelled: user-facing text
 }
 

@@ -305,6 +305,12 @@ type Store interface {
 	// History returns a registration's changes, oldest first.
 	History(ctx context.Context, tenantID, appID string) ([]Change, error)
 
+	// Audit appends a record to the audit log, which is never rewritten.
+	Audit(ctx context.Context, r AuditRecord) error
+	// AuditLog returns up to limit records, newest first, whose Target or
+	// Tenant contains filter (all when filter is empty).
+	AuditLog(ctx context.Context, filter string, limit int) ([]AuditRecord, error)
+
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 }

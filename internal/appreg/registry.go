@@ -87,3 +87,16 @@ type Reminders interface {
 	// Untrack drops a secret's reminders (it was removed or replaced).
 	Untrack(ctx context.Context, tenantID, appID, keyID string) error
 }
+
+// AuditRecord is one entry of the append-only audit log: every request,
+// decision, refusal and execution, allowed or denied.
+type AuditRecord struct {
+	ID      string    `json:"id,omitempty"` // assigned by the store
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"`  // chat user id
+	Action  string    `json:"action"` // e.g. "role.request", "role.approve", "role.refused"
+	Tenant  string    `json:"tenant,omitempty"`
+	Target  string    `json:"target,omitempty"` // registration or principal
+	Detail  string    `json:"detail,omitempty"`
+	Outcome string    `json:"outcome"` // "ok", "denied", "failed: …"
+}

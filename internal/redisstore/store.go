@@ -380,3 +380,50 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+const auditKey = "bot:audit"
+
+// Audit implements appreg.Store: XADD to a stream, append-only.
+func (s *Store) Audit(ctx context.Context, r appreg.AuditRecord) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode audit record: %w", err)
+	}
+	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: auditKey, Values: map[string]any{"r": data}}).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// AuditLog implements appreg.Store. It reads the stream backwards in pages
+// until it has limit matching records.
+func (s *Store) AuditLog(ctx context.Context, filter string, limit int) ([]appreg.AuditRecord, error) {
+	filter = strings.ToLower(filter)
+	var out []appreg.AuditRecord
+	end := "+"
+	for len(out) < limit {
+		msgs, err := s.rdb.XRevRangeN(ctx, auditKey, end, "-", 200).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		for _, m := range msgs {
+			raw, _ := m.Values["r"].(string)
+			var r appreg.AuditRecord
+			if err := json.Unmarshal([]byte(raw), &r); err != nil {
+				return nil, fmt.Errorf("decode audit record %s: %w", m.ID, err)
+			}
+			r.ID = m.ID
+			if filter == "" || strings.Contains(strings.ToLower(r.Target), filter) || strings.Contains(strings.ToLower(r.Tenant), filter) {
+				out = append(out, r)
+				if len(out) == limit {
+					break
+				}
+			}
+		}
+		if len(msgs) < 200 {
+			break
+		}
+		end = "(" + msgs[len(msgs)-1].ID
+	}
+	return out, nil
+}

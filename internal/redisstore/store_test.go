@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -222,5 +223,39 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("after restart: %v", err)
+	}
+}
+
+func TestAuditLogIsAppendOnlyNewestFirst(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	for i := range 450 {
+		target := "Voice1"
+		if i%2 == 1 {
+			target = "Other"
+		}
+		if err := s.Audit(ctx, appreg.AuditRecord{Actor: "U1", Action: "role.request", Target: target, Detail: fmt.Sprint(i), Outcome: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		filter    string
+		limit     int
+		n         int
+		newestIdx string
+	}{
+		{"", 10, 10, "449"},
+		{"voice1", 5, 5, "448"},
+		{"VOICE1", 300, 225, "448"},
+		{"nobody", 10, 0, ""},
+	}
+	for _, tt := range tests {
+		got, err := s.AuditLog(ctx, tt.filter, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != tt.n || (tt.n > 0 && got[0].Detail != tt.newestIdx) {
+			t.Errorf("AuditLog(%q, %d): %d records, first %+v", tt.filter, tt.limit, len(got), got[:min(1, len(got))])
+		}
 	}
 }

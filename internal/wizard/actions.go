@@ -61,6 +61,15 @@ func (w *Wizard) Act(ctx context.Context, a appreg.Action) error {
 			return appreg.Errorf(appreg.KindInvalid, "Reminders are not running on this bot.")
 		}
 		return w.snoozer.Snooze(ctx, a.Value, a.Caller)
+	case ActionRoleRequest:
+		if ok, _ := w.authorized(ctx, a.Caller); !ok {
+			w.privately(ctx, a.Caller, msgNotOperator())
+			return nil
+		}
+		principal, role, _ := strings.Cut(a.Value, "|")
+		r := w.roleCommand(ctx, a.Caller, append([]string{"add", principal}, strings.Fields(role+" needed by the registration after onboarding")...))
+		w.privately(ctx, a.Caller, r.Message)
+		return nil
 	case ActionListPage:
 		page, tenant, _ := strings.Cut(a.Value, "|")
 		n, _ := strconv.Atoi(page)
@@ -76,8 +85,16 @@ func (w *Wizard) Act(ctx context.Context, a appreg.Action) error {
 		w.privately(ctx, a.Caller, appreg.Message{Text: ":warning: " + appreg.ErrorMessage(err)})
 		return nil
 	}
-	if a.Caller.User.ID != c.Requester.User.ID {
+	if a.ActionID == ActionApprove || a.ActionID == ActionReject {
+		if c.Role == nil {
+			return nil
+		}
+		return w.decide(ctx, c, a)
+	}
+	if a.Caller.User.ID != c.Requester.User.ID && a.Caller.User.ID != signer(c).User.ID {
 		w.log.Warn("click refused: not the requester", "conversation", c.ID, "user", a.Caller.User.ID, "action", a.ActionID)
+		w.audit(ctx, appreg.AuditRecord{Actor: a.Caller.User.ID, Action: "click." + strings.TrimPrefix(a.ActionID, "appreg."),
+			Tenant: c.Tenant, Target: c.Name, Detail: "conversation " + c.ID, Outcome: "denied: not the requester"})
 		w.privately(ctx, a.Caller, msgNotYours(c))
 		return nil
 	}
@@ -143,6 +160,9 @@ func (w *Wizard) privately(ctx context.Context, caller appreg.Caller, msg appreg
 
 // Submit implements appreg.Bot.
 func (w *Wizard) Submit(ctx context.Context, s appreg.Submission) (map[string]string, error) {
+	if s.FormID == FormReject {
+		return w.reject(ctx, s)
+	}
 	if s.FormID != FormName {
 		return nil, appreg.Errorf(appreg.KindInvalid, "This form is not known to the bot.")
 	}
@@ -233,6 +253,23 @@ func (w *Wizard) resume(ctx context.Context, c *appreg.Conversation) error {
 	switch c.State {
 	case appreg.StateStarted:
 		return w.start(ctx, c)
+	case appreg.StateAwaitingApproval:
+		if c.Status.TS == "" { // the request was never posted
+			ref, err := w.chat.Post(ctx, appreg.Place{Channel: w.cfg.ApprovalsChannel}, statusMessage(c, w.cfg.Location))
+			if err != nil {
+				return err
+			}
+			c.Status = ref
+			if err := w.save(ctx, c); err != nil {
+				return err
+			}
+		}
+		if c.Role != nil && c.Role.Approver != nil {
+			return w.signIn(ctx, c) // approved; the job that was to sign in died
+		}
+		if w.now().Sub(c.CreatedAt) > w.cfg.ApprovalTTL {
+			return w.expireApproval(ctx, c)
+		}
 	case appreg.StateAwaitingSignIn:
 		// We hold the lease, so nobody is waiting for this sign-in any more.
 		return w.expire(ctx, c, reasonSignInInterrupted)

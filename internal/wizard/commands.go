@@ -68,7 +68,11 @@ func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
 		return w.registrationCommand(ctx, cmd.Caller, name, args)
 	case "attach":
 		return w.attach(ctx, cmd.Caller, args)
-	case "role", "reminders", "audit":
+	case "role":
+		return w.roleCommand(ctx, cmd.Caller, args)
+	case "audit":
+		return w.auditCommand(ctx, args)
+	case "reminders":
 		return reply(msgNotYet(name))
 	}
 	return reply(msgUnknownCommand(name, w.cfg))
@@ -310,4 +314,19 @@ func (w *Wizard) cancelCommand(ctx context.Context, caller appreg.Caller, args [
 		return w.errorReply(err)
 	}
 	return reply(appreg.Message{Text: "Cancelled the onboarding of *" + c.Tenant + "*."})
+}
+
+func (w *Wizard) auditCommand(ctx context.Context, args []string) appreg.Reply {
+	if len(args) > 1 {
+		return reply(msgUsageOf("audit", w.cfg))
+	}
+	filter := ""
+	if len(args) == 1 {
+		filter = args[0]
+	}
+	recs, err := w.store.AuditLog(ctx, filter, 20)
+	if err != nil {
+		return w.errorReply(err)
+	}
+	return reply(msgAudit(recs, filter, w.cfg.Location))
 }

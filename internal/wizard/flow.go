@@ -19,6 +19,9 @@ func (w *Wizard) start(ctx context.Context, c *appreg.Conversation) error {
 	if c.State != appreg.StateStarted {
 		return nil
 	}
+	if c.Flow == appreg.FlowRole {
+		return w.requestApproval(ctx, c)
+	}
 	if c.Status.TS == "" {
 		ref, err := w.chat.Post(ctx, appreg.Place{Channel: c.Requester.Channel}, statusMessage(c, w.cfg.Location))
 		if err != nil {
@@ -35,7 +38,8 @@ func (w *Wizard) start(ctx context.Context, c *appreg.Conversation) error {
 // signIn shows a new device code to the requester and waits for the admin.
 // It runs from started, expired, or a state that needs the admin again.
 func (w *Wizard) signIn(ctx context.Context, c *appreg.Conversation) error {
-	if c.State != appreg.StateStarted && c.State != appreg.StateExpired {
+	approved := c.State == appreg.StateAwaitingApproval && c.Role != nil && c.Role.Approver != nil
+	if c.State != appreg.StateStarted && c.State != appreg.StateExpired && !approved {
 		return nil // another job got there first
 	}
 	attempt, err := w.tenant.BeginSignIn(ctx, c.Tenant)
@@ -151,7 +155,11 @@ func (w *Wizard) signedIn(ctx context.Context, c *appreg.Conversation, sess appr
 			c.Reason = "I could not read the directory roles of " + id.Account + ": " + appreg.ErrorMessage(err)
 		})
 	}
-	if !holdsAny(roles, adminRoles) {
+	if c.Flow == appreg.FlowRole {
+		if !holdsAny(roles, privilegedRoles) {
+			return w.expire(ctx, c, reasonNotPrivileged(id))
+		}
+	} else if !holdsAny(roles, adminRoles) {
 		return w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) {
 			c.Identity = &id
 			c.Reason = reasonMissingRole(id)

@@ -30,6 +30,9 @@ func (w *Wizard) work(ctx context.Context, c *appreg.Conversation) error {
 			return err
 		}
 	}
+	if c.Flow == appreg.FlowRole {
+		return w.executeRole(ctx, c, sess)
+	}
 	reg, err := w.registration(ctx, c)
 	if err != nil {
 		return err

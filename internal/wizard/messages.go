@@ -19,7 +19,9 @@ const usage = "*Usage*\n" +
 	"• `/appreg attach <registration> <service>` — attach a pending invitation to a service.\n" +
 	"• `/appreg cleanup <registration>` — remove the permissions that are not required any more.\n" +
 	"• `/appreg check <registration>` — compare the tenant with the bot's record: consents, roles, secrets.\n" +
-	"• `/appreg cancel` — stop your onboarding in this channel.\n" +
+	"• `/appreg role add|remove <registration or user UPN> <role> [reason]` — a directory role change, decided by an approver.\n" +
+	"• `/appreg audit [registration]` — the latest requests, decisions and changes.\n" +
+	"• `/appreg cancel` — stop your conversation in this channel.\n" +
 	"• `/appreg help` — this text."
 
 func msgHelp(cfg Config) appreg.Message {
@@ -85,6 +87,10 @@ func describeState(s appreg.State) string {
 		return "signed in"
 	case appreg.StateAwaitingName:
 		return "waiting for the registration name"
+	case appreg.StateAwaitingApproval:
+		return "waiting for an approver"
+	case appreg.StateRejected:
+		return "rejected"
 	case appreg.StateAwaitingConfirm:
 		return "waiting for your confirmation"
 	case appreg.StateCreating:
@@ -123,6 +129,18 @@ func statusMessage(c *appreg.Conversation, loc *time.Location) appreg.Message {
 	case appreg.StateSignedIn, appreg.StateAwaitingName:
 		line = fmt.Sprintf(":white_check_mark: %s signed in to %s. Waiting for the registration name.", c.Identity.Account, c.Identity.TenantName)
 		buttons = []appreg.Button{{ActionID: ActionEnterName, Label: "Enter registration name", Value: c.ID, Style: "primary"}, cancelButton(c)}
+	case appreg.StateAwaitingApproval:
+		line = fmt.Sprintf(":raised_hand: Waiting for an approver. Reason given: %s", orNone(c.Role.Reason))
+		buttons = []appreg.Button{
+			{ActionID: ActionApprove, Label: "Approve", Value: c.ID, Style: "primary"},
+			{ActionID: ActionReject, Label: "Reject", Value: c.ID, Style: "danger"},
+		}
+		if c.Role.Approver != nil {
+			line = fmt.Sprintf(":white_check_mark: Approved by <@%s>; waiting for a Privileged Role Administrator to sign in.", c.Role.Approver.User.ID)
+			buttons = nil
+		}
+	case appreg.StateRejected:
+		line = ":x: " + c.Reason
 	case appreg.StateAwaitingConfirm:
 		line = ":raised_hand: Waiting for <@" + c.Requester.User.ID + "> to confirm (see the thread)."
 		buttons = []appreg.Button{cancelButton(c)}
@@ -137,6 +155,9 @@ func statusMessage(c *appreg.Conversation, loc *time.Location) appreg.Message {
 		}
 	case appreg.StateDone:
 		line = fmt.Sprintf(":white_check_mark: Done: *%s* (application id `%s`). The report is in the thread.", c.Name, c.Progress.AppID)
+		if c.Role != nil {
+			line = ":white_check_mark: Done: " + c.Role.Outcome
+		}
 	case appreg.StateCancelled:
 		line = ":no_entry_sign: Cancelled. " + c.Reason
 	case appreg.StateFailed:
@@ -266,7 +287,13 @@ func msgReport(c *appreg.Conversation, cfg Config, grants []appreg.Grant, grants
 	}
 	fmt.Fprintf(&b, "*Expiry reminders* scheduled before %s.\n", p.SecretExpires.Format("2006-01-02"))
 	b.WriteString("The secret was sent privately to <@" + c.Requester.User.ID + ">.")
-	return appreg.Message{Text: b.String(), Fields: []appreg.Field{
+	var buttons []appreg.Button
+	if cfg.ApprovalsChannel != "" {
+		for _, role := range cfg.NeededRoles {
+			buttons = append(buttons, appreg.Button{ActionID: ActionRoleRequest, Label: "Request " + role, Value: c.Identity.TenantID + "/" + p.AppID + "|" + role})
+		}
+	}
+	return appreg.Message{Text: b.String(), Buttons: buttons, Fields: []appreg.Field{
 		{Label: "Registration", Value: c.Name},
 		{Label: "Application (client) id", Value: p.AppID},
 		{Label: "Tenant id", Value: c.Identity.TenantID},
@@ -336,6 +363,8 @@ func flowTitle(c *appreg.Conversation) string {
 		return "Permissions cleanup for " + c.Name
 	case appreg.FlowCheck:
 		return "Check of " + c.Name
+	case appreg.FlowRole:
+		return fmt.Sprintf("Role change in %s: %s %s %s %s", c.Tenant, c.Role.Op, c.Role.Role, preposition(c.Role.Op), c.Role.PrincipalLabel)
 	}
 	return fmt.Sprintf("App registration for %s · service %s", c.Tenant, c.Service)
 }
@@ -506,4 +535,41 @@ func reasonNameTakenInTenant(name string, id *appreg.Identity) string {
 
 func reasonIdle(d time.Duration) string {
 	return fmt.Sprintf("Nobody continued this onboarding for %s. Start again with `/appreg new`.", d.Round(time.Minute))
+}
+
+func msgAlreadyDecided(c *appreg.Conversation) appreg.Message {
+	if c.Role != nil && c.Role.Approver != nil {
+		return appreg.Message{Text: fmt.Sprintf("This request was already decided by <@%s> (%s).", c.Role.Approver.User.ID, c.Role.Decision)}
+	}
+	return appreg.Message{Text: "This request is no longer waiting for a decision (" + describeState(c.State) + ")."}
+}
+
+func reasonNotPrivileged(id appreg.Identity) string {
+	return fmt.Sprintf("%s is not a Privileged Role Administrator (nor a Global Administrator) of %s, and only they can give or take directory roles. Ask for a new code and have one of them sign in.", id.Account, id.TenantName)
+}
+
+func msgAudit(recs []appreg.AuditRecord, filter string, loc *time.Location) appreg.Message {
+	if len(recs) == 0 {
+		if filter != "" {
+			return appreg.Message{Text: fmt.Sprintf("No audit records about %q.", filter)}
+		}
+		return appreg.Message{Text: "No audit records yet."}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "*Latest %d audit record(s)*", len(recs))
+	if filter != "" {
+		fmt.Fprintf(&b, " about %s", filter)
+	}
+	b.WriteString("\n")
+	for _, r := range recs {
+		fmt.Fprintf(&b, "• %s <@%s> %s", r.At.In(loc).Format("2006-01-02 15:04"), r.Actor, r.Action)
+		if r.Target != "" {
+			fmt.Fprintf(&b, " · %s", r.Target)
+		}
+		if r.Detail != "" {
+			fmt.Fprintf(&b, " · %s", r.Detail)
+		}
+		fmt.Fprintf(&b, " → %s\n", r.Outcome)
+	}
+	return appreg.Message{Text: b.String()}
 }

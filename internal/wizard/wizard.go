@@ -68,6 +68,15 @@ type Config struct {
 	RecoveryInterval time.Duration
 	// SimulatedTenant labels the tenant as a stand-in in the help.
 	SimulatedTenant bool
+	// Roles are the directory roles a role change may name.
+	Roles []string
+	// Approvers are chat user ids and user-group ids who may decide role
+	// changes; resolved at decision time.
+	Approvers []string
+	// ApprovalsChannel is where role-change requests are posted.
+	ApprovalsChannel string
+	// ApprovalTTL ends a request nobody decided within that time.
+	ApprovalTTL time.Duration
 }
 
 func (c *Config) defaults() {
@@ -94,6 +103,12 @@ func (c *Config) defaults() {
 	}
 	if c.RecoveryInterval == 0 {
 		c.RecoveryInterval = time.Minute
+	}
+	if len(c.Roles) == 0 {
+		c.Roles = DefaultRoles()
+	}
+	if c.ApprovalTTL == 0 {
+		c.ApprovalTTL = 24 * time.Hour
 	}
 }
 
@@ -379,9 +394,10 @@ func (w *Wizard) post(ctx context.Context, c *appreg.Conversation, msg appreg.Me
 	}
 }
 
-// tell posts msg privately to the requester in the conversation's thread.
+// tell posts msg privately, in the conversation's thread, to whoever signs
+// in: the requester, or the approver of a role change.
 func (w *Wizard) tell(ctx context.Context, c *appreg.Conversation, msg appreg.Message) error {
-	return w.chat.PostPrivate(ctx, c.Thread(), c.Requester.User.ID, msg)
+	return w.chat.PostPrivate(ctx, c.Thread(), signer(c).User.ID, msg)
 }
 
 // authorized reports whether the caller may use the bot.
@@ -456,4 +472,16 @@ func (w *Wizard) CountByState(ctx context.Context) (map[appreg.State]int, error)
 		counts[c.State]++
 	}
 	return counts, nil
+}
+
+// audit appends a record to the audit log; a failure is logged, never fatal.
+func (w *Wizard) audit(ctx context.Context, r appreg.AuditRecord) {
+	r.At = w.now().UTC()
+	if r.Outcome == "" {
+		r.Outcome = "ok"
+	}
+	w.log.Info("audit", "actor", r.Actor, "action", r.Action, "tenant", r.Tenant, "target", r.Target, "outcome", r.Outcome)
+	if err := w.store.Audit(ctx, r); err != nil {
+		w.log.Error("audit record not stored", "action", r.Action, "err", err)
+	}
 }
