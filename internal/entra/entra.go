@@ -24,10 +24,24 @@
 //     line; the tokens stay inside MSAL's cache and Export's bytes.
 //   - CheckCredentials uses azidentity's ClientSecretCredential, as the
 //     provider's platform will.
+//   - Looking after a registration: Inspect reads it as it is in the tenant
+//     (application, service principal, admin consents, directory roles) so
+//     that drift made in the portal shows; RemovePermission, RemoveGrant and
+//     RemoveRole treat what is already gone as done. Directory roles are
+//     resolved by display name from roleManagement/directory/roleDefinitions,
+//     read once per session, and changed through roleAssignments, which only
+//     a Privileged Role Administrator or a Global Administrator may do.
+//
+// Build time: the request-builder packages imported are applications,
+// applicationswithuniquename, oauth2permissiongrants, organization,
+// rolemanagement, serviceprincipals and serviceprincipalswithappid (with
+// models and models/odataerrors). Requests whose builder package would be
+// large (users, me) are built by hand on the same adapter.
 //
 // One onboarding (identity, roles, name check, creation, Graph's service
 // principal, the app's service principal, three consents, a secret and the
-// sign-in app's grants) costs 12 Graph requests.
+// sign-in app's grants) costs 12 Graph requests; Inspect costs 4 plus one per
+// resource API the session has not read yet, a role change 2 or 3.
 package entra
 
 import (

@@ -49,14 +49,38 @@ type session struct {
 
 	mu        sync.Mutex
 	resources map[string]*resourceAPI // by lower-case app id
+	roleDefs  []roleDefinition        // the directory's role definitions, read once
 }
 
 var _ appreg.Session = (*session)(nil)
 
 // resourceAPI is a resource's service principal in the tenant.
 type resourceAPI struct {
-	id, name string
-	roles    map[string]uuid.UUID // app role value → id
+	id, appID, name string
+	roles           map[string]uuid.UUID // app role value → id
+}
+
+// roleName returns the value of the app role with that id, or the id
+// itself when the resource has no such role.
+func (r *resourceAPI) roleName(id uuid.UUID) string {
+	for name, rid := range r.roles {
+		if rid == id {
+			return name
+		}
+	}
+	return id.String()
+}
+
+// newResourceAPI reads a resource's service principal (id, appId,
+// displayName, appRoles).
+func newResourceAPI(sp models.ServicePrincipalable) *resourceAPI {
+	r := &resourceAPI{id: deref(sp.GetId()), appID: deref(sp.GetAppId()), name: deref(sp.GetDisplayName()), roles: map[string]uuid.UUID{}}
+	for _, role := range sp.GetAppRoles() {
+		if role.GetValue() != nil && role.GetId() != nil {
+			r.roles[*role.GetValue()] = *role.GetId()
+		}
+	}
+	return r
 }
 
 // newGraphHTTPClient is Graph's middleware over base, in a fixed order:
@@ -256,16 +280,12 @@ func (s *session) resource(ctx context.Context, appID string) (*resourceAPI, err
 	}
 	sp, err := serviceprincipalswithappid.NewServicePrincipalsWithAppIdRequestBuilderInternal(s.params(), s.graph, &appID).Get(ctx,
 		&serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetRequestConfiguration{
-			QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{Select: []string{"id", "displayName", "appRoles"}}})
+			QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{Select: []string{"id", "appId", "displayName", "appRoles"}}})
 	if err != nil {
 		return nil, s.graphError(ctx, "read the permissions of the API "+appID, err)
 	}
-	r = &resourceAPI{id: deref(sp.GetId()), name: deref(sp.GetDisplayName()), roles: map[string]uuid.UUID{}}
-	for _, role := range sp.GetAppRoles() {
-		if role.GetValue() != nil && role.GetId() != nil {
-			r.roles[*role.GetValue()] = *role.GetId()
-		}
-	}
+	r = newResourceAPI(sp)
+	r.appID = cmp.Or(r.appID, appID)
 	s.mu.Lock()
 	s.resources[strings.ToLower(appID)] = r
 	s.mu.Unlock()

@@ -127,8 +127,22 @@ func (g *graphRequest) route(seg []string) {
 		}
 	case len(seg) == 3 && seg[0] == "servicePrincipals" && seg[2] == "appRoleAssignedTo":
 		g.appRoleAssignedTo(seg[1])
+	case len(seg) == 4 && seg[0] == "servicePrincipals" && (seg[2] == "appRoleAssignedTo" || seg[2] == "appRoleAssignments"):
+		g.appRoleAssignment(seg[1], seg[2], seg[3])
+	case len(seg) == 3 && seg[0] == "servicePrincipals" && seg[2] == "appRoleAssignments" && m == http.MethodGet:
+		g.appRoleAssignments(seg[1])
 	case len(seg) == 1 && seg[0] == "oauth2PermissionGrants" && m == http.MethodGet:
 		g.listGrants()
+	case len(seg) == 2 && seg[0] == "oauth2PermissionGrants":
+		g.permissionGrant(seg[1])
+	case len(seg) == 1 && seg[0] == "users" && m == http.MethodGet:
+		g.listUsers()
+	case len(seg) == 2 && seg[0] == "users" && m == http.MethodGet:
+		g.getUser(seg[1])
+	case len(seg) >= 3 && seg[0] == "roleManagement" && seg[1] == "directory" && seg[2] == "roleDefinitions":
+		g.roleDefinitions(seg[3:])
+	case len(seg) >= 3 && seg[0] == "roleManagement" && seg[1] == "directory" && seg[2] == "roleAssignments":
+		g.roleAssignments(seg[3:])
 	default:
 		g.fail(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", seg[len(seg)-1]))
 	}
@@ -151,7 +165,7 @@ func (g *graphRequest) myDirectoryRoles() {
 	var roles []any
 	for _, name := range g.t.roles(g.caller) {
 		roles = append(roles, map[string]any{"@odata.type": "#microsoft.graph.directoryRole", "id": g.t.roleID(name),
-			"displayName": name, "description": "", "roleTemplateId": roleTemplateID(name)})
+			"displayName": name, "description": "", "roleTemplateId": g.t.roleDefinition(name, true).ID})
 	}
 	g.collection("directoryObjects/microsoft.graph.directoryRole", roles)
 }
@@ -271,10 +285,8 @@ func (g *graphRequest) addPassword(a *application) {
 		g.fail(http.StatusBadRequest, "Request_BadRequest", msg)
 		return
 	}
-	text := randomText(3, mixedAlnum) + "8Q~" + randomText(34, mixedAlnum+"~._-")
-	sv := &secretValue{Secret: Secret{KeyID: newID(), DisplayName: in.PasswordCredential.DisplayName, Hint: text[:3], Start: now, End: end},
-		text: text, replicate: g.s.replicate}
-	a.secrets = append(a.secrets, sv)
+	sv := a.addSecret(in.PasswordCredential.DisplayName, now, end, g.s.replicate)
+	text := sv.text
 	out := secretJSON(sv.Secret)
 	out["@odata.context"] = g.s.URL() + "/v1.0/$metadata#microsoft.graph.passwordCredential"
 	out["secretText"] = text
@@ -401,8 +413,7 @@ func (g *graphRequest) listGrants() {
 	var out []any
 	for _, gr := range g.t.grants {
 		if field == "" || field == "clientId" && slices.Contains(values, gr.ClientID) || field == "resourceId" && slices.Contains(values, gr.ResourceID) {
-			out = append(out, map[string]any{"id": gr.ID, "clientId": gr.ClientID, "consentType": "AllPrincipals",
-				"principalId": nil, "resourceId": gr.ResourceID, "scope": gr.Scope})
+			out = append(out, grantJSON(gr))
 		}
 	}
 	g.collection("oauth2PermissionGrants", out)

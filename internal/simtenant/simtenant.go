@@ -15,15 +15,23 @@
 // secret or an application is created.
 //
 // Graph side: the directory objects the bot reads and writes (organization,
-// directory roles, applications, service principals, app role assignments,
-// delegated permission grants) with OData JSON and OData errors. Every
-// request needs a bearer token the stand-in issued for that tenant; what the
-// signer may do follows their directory roles, as in Entra (for example,
-// admin consent to a Microsoft Graph application permission needs a
-// Privileged Role Administrator or a Global Administrator).
+// users, directory roles, applications, service principals, app role
+// assignments, delegated permission grants, and roleManagement/directory's
+// role definitions and role assignments) with OData JSON and OData errors.
+// Every request needs a bearer token the stand-in issued for that tenant;
+// what the signer may do follows their directory roles, as in Entra (for
+// example, admin consent to a Microsoft Graph application permission, and
+// any directory role assignment, need a Privileged Role Administrator or a
+// Global Administrator). A user's directory roles are role assignments like
+// a service principal's: a role given through Graph shows in that user's
+// next sign-in.
 //
 // Controls (Approve, Decline, BlockByConditionalAccess, FailNext, …) let a
-// test or the demo play the customer's admin and the weather.
+// test or the demo play the customer's admin and the weather; drift
+// controls (DeleteApplication, AddSecret, RemoveSecret, AddPermission,
+// RemoveGrant, AssignRole) change the tenant behind the bot's back, and
+// snapshots (Applications, Assignments, Grants, RoleAssignments) show what
+// the bot did.
 package simtenant
 
 import (
@@ -54,22 +62,29 @@ const (
 	ApplicationAdministrator      = "Application Administrator"
 	CloudApplicationAdministrator = "Cloud Application Administrator"
 	PrivilegedRoleAdministrator   = "Privileged Role Administrator"
+
+	TeamsAdministrator               = "Teams Administrator"
+	TeamsCommunicationsAdministrator = "Teams Communications Administrator"
+	SkypeForBusinessAdministrator    = "Skype for Business Administrator"
+	UserAdministrator                = "User Administrator"
+	DomainNameAdministrator          = "Domain Name Administrator"
 )
 
-// roleTemplateID returns the template id of a directory role the stand-in
-// knows, or "".
-func roleTemplateID(name string) string {
-	return map[string]string{
-		GlobalAdministrator:                  "62e90394-69f5-4237-9190-012177145e10",
-		ApplicationAdministrator:             "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
-		CloudApplicationAdministrator:        "158c047a-c907-4556-b7ef-446551a6b5f7",
-		PrivilegedRoleAdministrator:          "e8611ab8-c189-46e8-94e1-60213ab1f814",
-		"Teams Administrator":                "69091246-20e8-4a56-aa4d-066075b2a7a8",
-		"Teams Communications Administrator": "baf37b3a-610e-45da-9e62-d9d1e5e8914b",
-		"Skype for Business Administrator":   "75941009-915a-4869-abe7-691bff18279e",
-		"User Administrator":                 "fe930be7-5e62-47db-91af-98c3a49a38b1",
-		"Domain Name Administrator":          "8329153b-31d0-4727-b945-745eb3bc5f31",
-	}[name]
+// builtinRoles returns the built-in directory roles the stand-in knows, with
+// their real template ids (a built-in role definition's id is its template
+// id in every tenant).
+func builtinRoles() []roleDefinition {
+	return []roleDefinition{
+		{ID: "62e90394-69f5-4237-9190-012177145e10", Name: GlobalAdministrator},
+		{ID: "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", Name: ApplicationAdministrator},
+		{ID: "158c047a-c907-4556-b7ef-446551a6b5f7", Name: CloudApplicationAdministrator},
+		{ID: "e8611ab8-c189-46e8-94e1-60213ab1f814", Name: PrivilegedRoleAdministrator},
+		{ID: "69091246-20e8-4a56-aa4d-066075b2a7a8", Name: TeamsAdministrator},
+		{ID: "baf37b3a-610e-45da-9e62-d9d1e5e8914b", Name: TeamsCommunicationsAdministrator},
+		{ID: "75941009-915a-4869-abe7-691bff18279e", Name: SkypeForBusinessAdministrator},
+		{ID: "fe930be7-5e62-47db-91af-98c3a49a38b1", Name: UserAdministrator},
+		{ID: "8329153b-31d0-4727-b945-745eb3bc5f31", Name: DomainNameAdministrator},
+	}
 }
 
 // graphAppRoles returns Microsoft Graph's application permissions with their
@@ -94,8 +109,8 @@ func teamsAppRoles() []AppRole {
 }
 
 // signInAppScopes are the delegated Graph permissions the sign-in app holds
-// in every tenant.
-const signInAppScopes = "User.Read Directory.Read.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All"
+// in every tenant (RoleManagement.ReadWrite.Directory for role changes).
+const signInAppScopes = "User.Read Directory.Read.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All RoleManagement.ReadWrite.Directory"
 
 // Options configure a Server. The zero value is usable.
 type Options struct {
@@ -197,7 +212,7 @@ type Tenant struct {
 type User struct {
 	UPN         string
 	DisplayName string
-	Roles       []string // directory roles held directly
+	Roles       []string // directory roles assigned directly (see RoleAssignments)
 	Groups      []string // groups the user belongs to (see AddGroup)
 }
 
@@ -245,6 +260,8 @@ type tenant struct {
 	users          []*user
 	groups         map[string][]string // group name → roles
 	roleIDs        map[string]string   // role name → directoryRole object id in this tenant
+	roleDefs       []roleDefinition
+	roleAssigns    []roleAssignment // directory role assignments at the tenant scope
 	apps           []*application
 	sps            []*servicePrincipal
 	assignments    []Assignment
@@ -281,13 +298,23 @@ type grant struct {
 	ID, ClientID, ResourceID, Scope string
 }
 
+// roleDefinition is a directory role definition; ID is also its template id.
+type roleDefinition struct {
+	ID, Name string
+}
+
+// roleAssignment is a directory role assignment at the tenant scope ("/").
+type roleAssignment struct {
+	ID, PrincipalID, RoleDefinitionID string
+}
+
 // AddTenant adds a tenant with Microsoft Graph's, the Skype and Teams Tenant
 // Admin API's and the sign-in app's service principals; the sign-in app
 // holds delegated Graph permissions.
 func (s *Server) AddTenant(t Tenant) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	nt := &tenant{Tenant: t, groups: map[string][]string{}, roleIDs: map[string]string{}}
+	nt := &tenant{Tenant: t, groups: map[string][]string{}, roleIDs: map[string]string{}, roleDefs: builtinRoles()}
 	graph := nt.addSP(GraphAppID, graphDisplayName, graphAppRoles())
 	nt.addSP(TeamsAdminAPIID, teamsDisplayName, teamsAppRoles())
 	signIn := nt.addSP(s.opts.ClientID, s.opts.SignInAppName, nil)
@@ -309,6 +336,9 @@ func (s *Server) AddUser(tenantID string, u User) string {
 	t := s.mustTenant(tenantID)
 	nu := &user{User: u, ID: newID()}
 	t.users = append(t.users, nu)
+	for _, r := range u.Roles {
+		t.assignRole(nu.ID, t.roleDefinition(r, true).ID)
+	}
 	return nu.ID
 }
 
@@ -316,7 +346,11 @@ func (s *Server) AddUser(tenantID string, u User) string {
 func (s *Server) AddGroup(tenantID, name string, roles ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.mustTenant(tenantID).groups[name] = roles
+	t := s.mustTenant(tenantID)
+	t.groups[name] = roles
+	for _, r := range roles {
+		t.roleDefinition(r, true)
+	}
 }
 
 // BlockByConditionalAccess makes Entra refuse device-code sign-ins to the
@@ -496,7 +530,7 @@ func (t *tenant) userByID(id string) *user {
 
 // roles returns the directory roles u holds, directly or through a group.
 func (t *tenant) roles(u *user) []string {
-	roles := slices.Clone(u.Roles)
+	roles := t.directRoles(u.ID)
 	for _, g := range u.Groups {
 		roles = append(roles, t.groups[g]...)
 	}
@@ -506,6 +540,57 @@ func (t *tenant) roles(u *user) []string {
 
 func (t *tenant) hasAnyRole(u *user, roles ...string) bool {
 	return slices.ContainsFunc(t.roles(u), func(r string) bool { return slices.Contains(roles, r) })
+}
+
+// directRoles returns the names of the directory roles assigned to a
+// principal.
+func (t *tenant) directRoles(principalID string) []string {
+	var roles []string
+	for _, ra := range t.roleAssigns {
+		if strings.EqualFold(ra.PrincipalID, principalID) {
+			roles = append(roles, t.roleDefinitionByID(ra.RoleDefinitionID).Name)
+		}
+	}
+	return roles
+}
+
+// roleDefinition returns the role definition with that display name
+// (matched case-insensitively, as Graph's filter does), or nil. With create,
+// a role the stand-in does not know gets a definition of its own.
+func (t *tenant) roleDefinition(name string, create bool) *roleDefinition {
+	for i := range t.roleDefs {
+		if strings.EqualFold(t.roleDefs[i].Name, name) {
+			return &t.roleDefs[i]
+		}
+	}
+	if !create {
+		return nil
+	}
+	t.roleDefs = append(t.roleDefs, roleDefinition{ID: newID(), Name: name})
+	return &t.roleDefs[len(t.roleDefs)-1]
+}
+
+func (t *tenant) roleDefinitionByID(id string) *roleDefinition {
+	for i := range t.roleDefs {
+		if strings.EqualFold(t.roleDefs[i].ID, id) {
+			return &t.roleDefs[i]
+		}
+	}
+	return nil
+}
+
+// assignRole records a role assignment unless the principal holds the role
+// already, and returns the assignment's id and whether it is new.
+func (t *tenant) assignRole(principalID, roleDefinitionID string) (string, bool) {
+	for _, ra := range t.roleAssigns {
+		if strings.EqualFold(ra.PrincipalID, principalID) && strings.EqualFold(ra.RoleDefinitionID, roleDefinitionID) {
+			return ra.ID, false
+		}
+	}
+	// Entra's role assignment ids are not GUIDs but base64url text ending in "-1".
+	ra := roleAssignment{ID: randomText(43, mixedAlnum+"_") + "-1", PrincipalID: principalID, RoleDefinitionID: roleDefinitionID}
+	t.roleAssigns = append(t.roleAssigns, ra)
+	return ra.ID, true
 }
 
 func (t *tenant) roleID(name string) string {

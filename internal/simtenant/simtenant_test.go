@@ -159,3 +159,120 @@ func TestAutoApprove(t *testing.T) {
 	}
 	t.Fatal("the code was never approved")
 }
+
+func TestDirectoryWire(t *testing.T) {
+	s := newServer(t)
+	token := signIn(t, s)
+	get := func(path string) (int, []any) {
+		t.Helper()
+		resp, body := graph(t, s, "GET", path, token, "", nil)
+		v, _ := body["value"].([]any)
+		return resp.StatusCode, v
+	}
+	q := url.QueryEscape
+	status, users := get("/users?$filter=" + q("userPrincipalName eq 'ADMIN@contoso.example'"))
+	if status != 200 || len(users) != 1 {
+		t.Fatalf("users by UPN: %d %v", status, users)
+	}
+	admin := users[0].(map[string]any)["id"].(string)
+	if status, defs := get("/roleManagement/directory/roleDefinitions?$filter=" + q("displayName eq 'teams administrator'")); status != 200 || len(defs) != 1 ||
+		defs[0].(map[string]any)["id"] != "69091246-20e8-4a56-aa4d-066075b2a7a8" {
+		t.Errorf("role definition by name: %d %v", status, defs)
+	}
+	filter := q("principalId eq '"+admin+"' and roleDefinitionId eq '9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3'") + "&$expand=roleDefinition"
+	status, ras := get("/roleManagement/directory/roleAssignments?$filter=" + filter)
+	if status != 200 || len(ras) != 1 || ras[0].(map[string]any)["roleDefinition"].(map[string]any)["displayName"] != simtenant.ApplicationAdministrator {
+		t.Fatalf("role assignments of the admin: %d %v", status, ras)
+	}
+	if status, _ := get("/roleManagement/directory/roleAssignments?$filter=" + q("startswith(principalId,'a')")); status != 400 {
+		t.Errorf("unsupported filter: %d, want 400", status)
+	}
+
+	// An Application Administrator may not assign directory roles.
+	body := `{"principalId":"` + admin + `","roleDefinitionId":"69091246-20e8-4a56-aa4d-066075b2a7a8","directoryScopeId":"/"}`
+	if resp, out := graph(t, s, "POST", "/roleManagement/directory/roleAssignments", token, body, nil); resp.StatusCode != 403 ||
+		out["error"].(map[string]any)["code"] != "Authorization_RequestDenied" {
+		t.Errorf("assignment as an Application Administrator: %d %v", resp.StatusCode, out)
+	}
+	if _, err := s.AssignRole(tenantID, admin, simtenant.PrivilegedRoleAdministrator); err != nil {
+		t.Fatal(err)
+	}
+	resp, created := graph(t, s, "POST", "/roleManagement/directory/roleAssignments", token, body, nil)
+	if resp.StatusCode != 201 || created["principalId"] != admin {
+		t.Fatalf("assignment as a Privileged Role Administrator: %d %v", resp.StatusCode, created)
+	}
+	if resp, out := graph(t, s, "POST", "/roleManagement/directory/roleAssignments", token, body, nil); resp.StatusCode != 400 ||
+		!strings.Contains(out["error"].(map[string]any)["message"].(string), "conflicting object") {
+		t.Errorf("duplicate assignment: %d %v", resp.StatusCode, out)
+	}
+	path := "/roleManagement/directory/roleAssignments/" + created["id"].(string)
+	for _, want := range []int{204, 404} {
+		if resp, _ := graph(t, s, "DELETE", path, token, "", nil); resp.StatusCode != want {
+			t.Errorf("DELETE role assignment: %d, want %d", resp.StatusCode, want)
+		}
+	}
+	if n := len(s.RoleAssignments(tenantID)); n != 2 {
+		t.Errorf("%d role assignments left, want 2 (the admin's own)", n)
+	}
+
+	grants := s.Grants(tenantID)
+	if len(grants) != 1 || !strings.Contains(grants[0].Scope, "RoleManagement.ReadWrite.Directory") {
+		t.Fatalf("grants = %+v", grants)
+	}
+	for _, want := range []int{204, 404} {
+		if resp, _ := graph(t, s, "DELETE", "/oauth2PermissionGrants/"+grants[0].ID, token, "", nil); resp.StatusCode != want {
+			t.Errorf("DELETE grant: %d, want %d", resp.StatusCode, want)
+		}
+	}
+}
+
+func TestDriftControls(t *testing.T) {
+	s := newServer(t)
+	token := signIn(t, s)
+	prefer := http.Header{"Prefer": {"create-if-missing"}}
+	resp, app := graph(t, s, "PATCH", "/applications(uniqueName='k1')", token, `{"displayName":"Contoso-DR"}`, prefer)
+	if resp.StatusCode != 201 {
+		t.Fatalf("upsert: %d %v", resp.StatusCode, app)
+	}
+	appID := app["appId"].(string)
+	resp, sp := graph(t, s, "POST", "/servicePrincipals", token, `{"appId":"`+appID+`"}`, nil)
+	if resp.StatusCode != 201 {
+		t.Fatalf("service principal: %d %v", resp.StatusCode, sp)
+	}
+	if err := s.AddPermission(tenantID, appID, simtenant.GraphAppID, "Organization.Read.All"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddPermission(tenantID, appID, simtenant.GraphAppID, "No.Such"); err == nil {
+		t.Error("AddPermission of an unknown permission succeeded")
+	}
+	_, list := graph(t, s, "GET", "/servicePrincipals/"+sp["id"].(string)+"/appRoleAssignments", token, "", nil)
+	as := list["value"].([]any)
+	if len(as) != 1 || as[0].(map[string]any)["appRoleId"] != "498476ce-e0fe-48b0-b801-37ba7e2685c6" {
+		t.Fatalf("appRoleAssignments = %v", list)
+	}
+	sec, err := s.AddSecret(tenantID, appID, "portal", 24*time.Hour)
+	if err != nil || len(s.Applications(tenantID)[0].Secrets) != 1 || len(s.Applications(tenantID)[0].RequiredResourceAccess) != 1 {
+		t.Fatalf("AddSecret: %v, applications %+v", err, s.Applications(tenantID))
+	}
+	if err := s.RemoveSecret(tenantID, appID, sec.KeyID); err != nil || s.RemoveSecret(tenantID, appID, sec.KeyID) == nil {
+		t.Errorf("RemoveSecret twice: first %v, the second must fail", err)
+	}
+	assignment := "/servicePrincipals/" + sp["id"].(string) + "/appRoleAssignments/" + as[0].(map[string]any)["id"].(string)
+	for _, want := range []int{204, 404} {
+		if resp, _ := graph(t, s, "DELETE", assignment, token, "", nil); resp.StatusCode != want {
+			t.Errorf("DELETE app role assignment: %d, want %d", resp.StatusCode, want)
+		}
+	}
+	if _, err := s.AssignRole(tenantID, sp["id"].(string), simtenant.TeamsAdministrator); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteApplication(tenantID, appID); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Applications(tenantID)) != 0 || len(s.RoleAssignments(tenantID)) != 1 || s.DeleteApplication(tenantID, appID) == nil {
+		t.Errorf("after deletion: applications %+v, role assignments %+v", s.Applications(tenantID), s.RoleAssignments(tenantID))
+	}
+	if resp, _ := graph(t, s, "GET", "/servicePrincipals(appId='"+appID+"')", token, "", nil); resp.StatusCode != 404 {
+		t.Errorf("the service principal outlived its application: %d", resp.StatusCode)
+	}
+}
