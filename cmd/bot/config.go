@@ -37,6 +37,11 @@ type Config struct {
 	ValidationBackoff  time.Duration  `env:"BOT_VALIDATION_BACKOFF"`
 	Location           *time.Location `env:"BOT_TIMEZONE"`
 	SimulatedTenant    bool           `env:"BOT_SIMULATED_TENANT"`
+	Roles              []string       `env:"BOT_ROLES"`
+	Approvers          []string       `env:"BOT_APPROVERS"`
+	ApprovalsChannel   string         `env:"BOT_APPROVALS_CHANNEL"`
+	ApprovalTTL        time.Duration  `env:"BOT_APPROVAL_TTL"`
+	AdminToken         string         `env:"BOT_ADMIN_TOKEN"`
 	AzureClientID      string         `env:"AZURE_CLIENT_ID"`
 	AzureAuthorityHost string         `env:"AZURE_AUTHORITY_HOST"`
 	GraphEndpoint      string         `env:"GRAPH_ENDPOINT"`
@@ -85,6 +90,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Permissions:        list("BOT_PERMISSIONS", "Organization.Read.All,User.Read.All,Group.Read.All"),
 		NeededRoles:        list("BOT_NEEDED_ROLES", "Teams Administrator"),
 		AzureClientID:      get("AZURE_CLIENT_ID", ""),
+		Roles:              list("BOT_ROLES", strings.Join(wizard.DefaultRoles(), ",")),
+		Approvers:          list("BOT_APPROVERS", ""),
+		ApprovalsChannel:   get("BOT_APPROVALS_CHANNEL", ""),
+		AdminToken:         get("BOT_ADMIN_TOKEN", ""),
 		AzureAuthorityHost: get("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/"),
 		GraphEndpoint:      get("GRAPH_ENDPOINT", "https://graph.microsoft.com"),
 	}
@@ -92,6 +101,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	fail := func(name string, err error) (Config, error) { return Config{}, fmt.Errorf("%s: %w", name, err) }
 	if c.IdleTimeout, err = duration(get("BOT_IDLE_TIMEOUT", "24h")); err != nil || c.IdleTimeout < time.Minute {
 		return fail("BOT_IDLE_TIMEOUT", orMsg(err, "must be at least 1m"))
+	}
+	if c.ApprovalTTL, err = duration(get("BOT_APPROVAL_TTL", "24h")); err != nil || c.ApprovalTTL < time.Minute || c.ApprovalTTL > c.IdleTimeout {
+		return fail("BOT_APPROVAL_TTL", orMsg(err, "must be at least 1m and at most BOT_IDLE_TIMEOUT"))
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		return fail("BOT_ADMIN_TOKEN", fmt.Errorf("use at least 16 random characters"))
 	}
 	if c.SecretLifetime, err = duration(get("BOT_SECRET_LIFETIME", "365d")); err != nil || c.SecretLifetime < 24*time.Hour || c.SecretLifetime > 730*24*time.Hour {
 		return fail("BOT_SECRET_LIFETIME", orMsg(err, "must be between 1d and 730d (24 months, the portal's maximum)"))

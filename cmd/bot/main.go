@@ -121,6 +121,9 @@ func (m *Main) Start(ctx context.Context) error {
 	if len(cfg.Operators) == 0 && !cfg.Console() {
 		m.log.Warn("BOT_OPERATORS is empty: everyone in the workspace may use the bot")
 	}
+	if cfg.ApprovalsChannel != "" && len(cfg.Approvers) == 0 {
+		m.log.Warn("BOT_APPROVERS is empty: role-change requests can be made but nobody can approve them")
+	}
 	if cfg.StateKey == nil {
 		m.log.Info("BOT_STATE_KEY is not set: an admin's session stays in this process; a conversation that moves to another replica asks for a new sign-in")
 	}
@@ -132,6 +135,7 @@ func (m *Main) Start(ctx context.Context) error {
 		NeededRoles: cfg.NeededRoles, SecretLifetime: cfg.SecretLifetime,
 		ValidationAttempts: cfg.ValidationAttempts, ValidationBackoff: cfg.ValidationBackoff,
 		IdleTimeout: cfg.IdleTimeout, StateKey: cfg.StateKey, Location: cfg.Location, SimulatedTenant: cfg.SimulatedTenant,
+		Roles: cfg.Roles, Approvers: cfg.Approvers, ApprovalsChannel: cfg.ApprovalsChannel, ApprovalTTL: cfg.ApprovalTTL,
 	}, wizard.Deps{Store: store, Chat: chat, Tenant: tenant, Logger: m.log, Observer: met})
 	if err != nil {
 		return err
@@ -141,6 +145,7 @@ func (m *Main) Start(ctx context.Context) error {
 
 	mux := http.NewServeMux()
 	ops.Register(mux, store, met.Registry)
+	ops.RegisterAudit(mux, cfg.AdminToken, store)
 	in := slackbot.Inbound{Bot: w, Log: m.log, OnAck: met.Ack}
 	if !cfg.Console() {
 		in.Chat = chat.(*slackbot.Chat)

@@ -53,6 +53,9 @@ func TestLoadConfig(t *testing.T) {
 		{"bad simulated", with(base, "BOT_SIMULATED_TENANT", "perhaps"), "BOT_SIMULATED_TENANT", nil},
 		{"bad graph endpoint", with(base, "GRAPH_ENDPOINT", "graph"), "GRAPH_ENDPOINT", nil},
 		{"operators", with(base, "BOT_OPERATORS", "U1, S2 ,"), "", func(c Config) bool { return len(c.Operators) == 2 && c.Operators[1] == "S2" }},
+		{"default roles", base, "", func(c Config) bool { return len(c.Roles) == 6 && c.ApprovalTTL == 24*time.Hour }},
+		{"approval ttl over idle", with(base, "BOT_APPROVAL_TTL", "48h"), "BOT_APPROVAL_TTL", nil},
+		{"short admin token", with(base, "BOT_ADMIN_TOKEN", "short"), "BOT_ADMIN_TOKEN", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

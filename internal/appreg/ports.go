@@ -214,7 +214,8 @@ type Session interface {
 	RemovePermission(ctx context.Context, app AppState, permission Permission) error
 	// FindPrincipal finds who a role change is for: a registration's service
 	// principal (by application id or display name) or a user (by user
-	// principal name). KindNotFound when there is none.
+	// principal name). KindNotFound when there is none; KindConflict when
+	// several service principals share the name.
 	FindPrincipal(ctx context.Context, name string) (Principal, error)
 	// AssignRole gives a directory role (by display name, resolved in the
 	// tenant) to a principal at the tenant scope. It reports true when the
