@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -134,6 +135,20 @@ type Server struct {
 	failures map[string][]failure
 	messages map[string]*Message // by channel + "/" + ts
 	seq      int64
+	limits   map[string]limit   // by method
+	buckets  map[string]*bucket // by method + "/" + channel
+}
+
+// limit is a per-channel rate limit of one method.
+type limit struct {
+	perSecond float64
+	burst     float64
+}
+
+// bucket is the token bucket of one method in one channel.
+type bucket struct {
+	tokens float64
+	last   time.Time
 }
 
 // New starts a fake that accepts only token (a bot token such as
@@ -146,6 +161,8 @@ func New(token string) *Server {
 		groups:   map[string][]string{},
 		failures: map[string][]failure{},
 		messages: map[string]*Message{},
+		limits:   map[string]limit{},
+		buckets:  map[string]*bucket{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -189,6 +206,50 @@ func (s *Server) Fail(method, code string, times int) {
 // such as 503, with no JSON body.
 func (s *Server) FailStatus(method string, status, times int) {
 	s.inject(method, times, failure{status: status})
+}
+
+// LimitPerChannel rate-limits method in each channel the way Slack does:
+// a token bucket per channel of burst calls refilled at perSecond; a call
+// beyond it is answered with HTTP 429 and a Retry-After header of the whole
+// seconds until the next token (at least 1), and is recorded with Error
+// "ratelimited". perSecond <= 0 removes the limit. Injected failures
+// (RateLimit, Fail, FailStatus) are answered first.
+func (s *Server) LimitPerChannel(method string, perSecond float64, burst int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.buckets {
+		if strings.HasPrefix(k, method+"/") {
+			delete(s.buckets, k)
+		}
+	}
+	if perSecond <= 0 {
+		delete(s.limits, method)
+		return
+	}
+	s.limits[method] = limit{perSecond: perSecond, burst: float64(max(burst, 1))}
+}
+
+// limited takes a token from the bucket of the call's method and channel,
+// and returns the Retry-After in seconds when there is none. s.mu is held.
+func (s *Server) limited(call *Call) int {
+	l, ok := s.limits[call.Method]
+	if !ok {
+		return 0
+	}
+	key := call.Method + "/" + call.Params["channel"]
+	now := time.Now()
+	b := s.buckets[key]
+	if b == nil {
+		b = &bucket{tokens: l.burst, last: now}
+		s.buckets[key] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.perSecond)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0
+	}
+	return max(1, int(math.Ceil((1-b.tokens)/l.perSecond)))
 }
 
 func (s *Server) inject(method string, times int, f failure) {
@@ -315,6 +376,10 @@ func (s *Server) answer(call *Call) (map[string]any, failure) {
 			return nil, f
 		}
 		return fail(f.code), failure{}
+	}
+	if wait := s.limited(call); wait > 0 {
+		call.Error = "ratelimited"
+		return nil, failure{retryAfter: wait}
 	}
 
 	p := call.Params

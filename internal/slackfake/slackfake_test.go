@@ -149,3 +149,49 @@ func TestViewsOpenJSONAndWaitFor(t *testing.T) {
 		t.Error("WaitFor for a call never made returned no error")
 	}
 }
+
+func TestLimitPerChannel(t *testing.T) {
+	s := New("xoxb-good")
+	defer s.Close()
+	s.LimitPerChannel("chat.postMessage", 1, 2)
+	postTo := func(channel string) int {
+		code, _ := post(t, s, "chat.postMessage", url.Values{"token": {"xoxb-good"}, "channel": {channel}, "text": {"hi"}})
+		return code
+	}
+	// The burst of 2 passes in each channel; the third call in C1 is refused
+	// with a Retry-After; another channel has its own bucket.
+	for i, want := range []int{200, 200, 429} {
+		if got := postTo("C1"); got != want {
+			t.Fatalf("call %d in C1: status %d, want %d", i+1, got, want)
+		}
+	}
+	if got := postTo("C2"); got != 200 {
+		t.Fatalf("C2: status %d, want 200", got)
+	}
+	resp, err := http.Post(s.URL()+"/chat.postMessage", "application/x-www-form-urlencoded",
+		strings.NewReader(url.Values{"token": {"xoxb-good"}, "channel": {"C1"}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("rate-limited answer: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	var limited int
+	for _, c := range s.Calls("chat.postMessage") {
+		if c.Error == "ratelimited" {
+			limited++
+		}
+	}
+	if limited != 2 {
+		t.Errorf("recorded %d rate-limited calls, want 2", limited)
+	}
+	if got := len(s.Calls("chat.postMessage")); got != 5 {
+		t.Errorf("recorded %d calls, want 5", got)
+	}
+	// Other methods are not limited; removing the limit lets C1 through.
+	s.LimitPerChannel("chat.postMessage", 0, 0)
+	if got := postTo("C1"); got != 200 {
+		t.Fatalf("after removing the limit: status %d", got)
+	}
+}

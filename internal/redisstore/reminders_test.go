@@ -1,0 +1,332 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/reminders"
+)
+
+// newReminderTestStore returns a ReminderStore on a real Redis when
+// REDIS_TEST_URL is set (flushed first), otherwise on miniredis, and a
+// function that lets Redis's own clock (lease TTLs) move on by d.
+func newReminderTestStore(t testing.TB) (*ReminderStore, redis.UniversalClient, func(d time.Duration)) {
+	t.Helper()
+	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
+		o, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.PoolSize = 32
+		rdb := redis.NewClient(o)
+		t.Cleanup(func() { rdb.Close() })
+		if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+			t.Fatalf("flush test redis: %v", err)
+		}
+		return NewReminderStore(rdb), rdb, func(d time.Duration) { time.Sleep(d) }
+	}
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return NewReminderStore(rdb), rdb, mr.FastForward
+}
+
+var remExpiry = time.Date(2030, 3, 31, 15, 0, 0, 0, time.UTC)
+
+func remSecret(n int) appreg.SecretRef {
+	return appreg.SecretRef{Tenant: "contoso.onmicrosoft.com", TenantID: fmt.Sprintf("t%07d", n), Registration: "TeamsVoice",
+		AppID: fmt.Sprintf("a%07d", n), Service: "sbc1", KeyID: fmt.Sprintf("k%07d", n), Expires: remExpiry,
+		Thread: appreg.Place{Channel: "C1", Thread: "1.2"}, Engineer: "U1"}
+}
+
+func remDay(day, hour int) time.Time { return time.Date(2030, 3, day, hour, 0, 0, 0, time.UTC) }
+
+// remSchedule is the default schedule of s (30, 14, 7, 3, 1, 0 days at
+// 09:00 UTC) as of now.
+func remSchedule(s appreg.SecretRef, now time.Time) reminders.Schedule {
+	var due []reminders.Due
+	for _, d := range []int{30, 14, 7, 3, 1, 0} {
+		day := s.Expires.AddDate(0, 0, -d)
+		due = append(due, reminders.Due{Slot: reminders.ThresholdSlot(d), At: time.Date(day.Year(), day.Month(), day.Day(), 9, 0, 0, 0, time.UTC)})
+	}
+	return reminders.Schedule{Secret: s, Reminders: due, Now: now}
+}
+
+func TestReminderLease(t *testing.T) {
+	ctx := context.Background()
+	s, _, pass := newReminderTestStore(t)
+	const ttl = 200 * time.Millisecond
+	steps := []struct {
+		name  string
+		do    func() (bool, error)
+		wantT bool
+	}{
+		{"a takes the free lease", func() (bool, error) { return s.AcquireLease(ctx, "a", ttl) }, true},
+		{"b is refused", func() (bool, error) { return s.AcquireLease(ctx, "b", ttl) }, false},
+		{"a renews", func() (bool, error) { return s.AcquireLease(ctx, "a", ttl) }, true},
+		{"b's release leaves a's lease", func() (bool, error) { return true, s.ReleaseLease(ctx, "b") }, true},
+		{"b is still refused", func() (bool, error) { return s.AcquireLease(ctx, "b", ttl) }, false},
+		{"after the TTL b takes it", func() (bool, error) { pass(ttl + 50*time.Millisecond); return s.AcquireLease(ctx, "b", ttl) }, true},
+		{"a is refused", func() (bool, error) { return s.AcquireLease(ctx, "a", ttl) }, false},
+		{"b releases", func() (bool, error) { return true, s.ReleaseLease(ctx, "b") }, true},
+		{"a takes it at once", func() (bool, error) { return s.AcquireLease(ctx, "a", ttl) }, true},
+	}
+	for _, st := range steps {
+		got, err := st.do()
+		if err != nil || got != st.wantT {
+			t.Fatalf("%s: %v, %v; want %v", st.name, got, err, st.wantT)
+		}
+	}
+}
+
+func TestReminderClaimTakesTheMostUrgentOnce(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, _ := newReminderTestStore(t)
+	sec := remSecret(1)
+	if n, err := s.Schedule(ctx, remSchedule(sec, remDay(1, 0))); n != 6 || err != nil {
+		t.Fatalf("schedule: %d, %v", n, err)
+	}
+	// Down from 1 March until the 29th: 30, 14, 7 and 3 days are all due.
+	c, err := s.ClaimDue(ctx, remDay(29, 10), 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Examined != 2 || c.Claimed != 1 || c.Dropped != 3 {
+		t.Fatalf("claim = %+v, want 2 examined, 1 claimed, 3 dropped", c)
+	}
+	if c, _ := s.ClaimDue(ctx, remDay(29, 10), 2, false); c != (reminders.Claim{}) {
+		t.Fatalf("second claim = %+v, want nothing", c)
+	}
+	ds, err := s.TakeDeliveries(ctx, remDay(29, 10), time.Minute, 10, "r1")
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("deliveries = %+v, %v", ds, err)
+	}
+	for _, d := range ds {
+		if d.Slot != "t3" || d.Secret != sec || d.Attempt != 1 || !d.ClaimedAt.Equal(remDay(29, 10)) {
+			t.Errorf("delivery = %+v", d)
+		}
+	}
+	if ds[0].Dest == ds[1].Dest {
+		t.Errorf("both deliveries go to %s", ds[0].Dest)
+	}
+	if n, _ := rdb.ZCard(ctx, remDueKey).Result(); n != 2 {
+		t.Errorf("%d reminders left in the schedule, want 2 (1 and 0 days)", n)
+	}
+	// The claim is recorded: scheduling again (same expiry) does not bring
+	// the 3-day reminder back.
+	if n, _ := s.Schedule(ctx, remSchedule(sec, remDay(29, 11))); n != 2 {
+		t.Errorf("re-schedule: %d reminders, want 2", n)
+	}
+}
+
+func TestReminderDeliveryTokens(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newReminderTestStore(t)
+	sec := remSecret(1)
+	sec.Engineer = ""
+	now := remDay(29, 10)
+	if _, err := s.Schedule(ctx, remSchedule(sec, now)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.ClaimDue(ctx, now, 10, false); c.Claimed != 1 || err != nil {
+		t.Fatalf("claim = %+v, %v", c, err)
+	}
+	const vis = time.Minute
+	first, _ := s.TakeDeliveries(ctx, now, vis, 10, "r1")
+	if len(first) != 1 || first[0].Dest != reminders.DestThread {
+		t.Fatalf("take = %+v", first)
+	}
+	if again, _ := s.TakeDeliveries(ctx, now.Add(vis/2), vis, 10, "r2"); len(again) != 0 {
+		t.Fatalf("taken while invisible: %+v", again)
+	}
+	// r1 dies; after the visibility r2 takes it with a new token.
+	second, _ := s.TakeDeliveries(ctx, now.Add(vis+time.Second), vis, 10, "r2")
+	if len(second) != 1 || second[0].Token == first[0].Token || second[0].Attempt != 2 {
+		t.Fatalf("retake = %+v", second)
+	}
+	if h, _ := s.HoldDelivery(ctx, first[0], now.Add(2*vis)); h != reminders.Lost {
+		t.Errorf("old token holds: %v", h)
+	}
+	if h, _ := s.HoldDelivery(ctx, second[0], now.Add(3*vis)); h != reminders.Held {
+		t.Errorf("new token: %v", h)
+	}
+	if err := s.ReleaseDelivery(ctx, first[0], now); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.TakeDeliveries(ctx, now.Add(2*vis), vis, 10, "r3"); len(got) != 0 {
+		t.Errorf("the old token released it: %+v", got)
+	}
+	if err := s.ExtendDeliveries(ctx, second, now.Add(10*vis)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.TakeDeliveries(ctx, now.Add(5*vis), vis, 10, "r3"); len(got) != 0 {
+		t.Errorf("taken while extended: %+v", got)
+	}
+	if ok, err := s.AckDelivery(ctx, second[0]); !ok || err != nil {
+		t.Errorf("ack = %v, %v", ok, err)
+	}
+	if got, _ := s.TakeDeliveries(ctx, now.Add(100*vis), vis, 10, "r3"); len(got) != 0 {
+		t.Errorf("taken after the ack: %+v", got)
+	}
+
+	// A delivery of a secret untracked after the claim is stale.
+	now = remDay(30, 10)
+	if c, _ := s.ClaimDue(ctx, now, 10, false); c.Claimed != 1 {
+		t.Fatalf("claim of the 1-day reminder = %+v", c)
+	}
+	ds, _ := s.TakeDeliveries(ctx, now, vis, 10, "r1")
+	if was, err := s.Unschedule(ctx, reminders.IDOf(sec)); !was || err != nil {
+		t.Fatalf("unschedule = %v, %v", was, err)
+	}
+	if h, _ := s.HoldDelivery(ctx, ds[0], now.Add(vis)); h != reminders.Stale {
+		t.Errorf("hold after untrack = %v, want stale", h)
+	}
+}
+
+func TestReminderSnoozeIsOncePerReminder(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newReminderTestStore(t)
+	sec := remSecret(1)
+	id := reminders.IDOf(sec)
+	if _, err := s.Snooze(ctx, id, remDay(1, 0), 24*time.Hour); appreg.ErrorKind(err) != appreg.KindNotFound {
+		t.Fatalf("snooze of an untracked secret: %v", err)
+	}
+	if _, err := s.Schedule(ctx, remSchedule(sec, remDay(1, 0))); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.ClaimDue(ctx, remDay(1, 9), 10, false); c.Claimed != 1 {
+		t.Fatalf("claim = %+v", c)
+	}
+	first, err := s.Snooze(ctx, id, remDay(1, 12), 24*time.Hour)
+	if err != nil || first.Already || !first.Next.Equal(remDay(2, 9)) || first.Secret != sec {
+		t.Fatalf("first snooze = %+v, %v", first, err)
+	}
+	second, err := s.Snooze(ctx, id, remDay(1, 12).Add(time.Second), 24*time.Hour)
+	if err != nil || !second.Already || !second.Next.Equal(first.Next) {
+		t.Fatalf("second snooze = %+v, %v", second, err)
+	}
+	up, _ := s.Upcoming(ctx, 2)
+	if len(up) != 2 || up[0].Slot != "s1" || !up[0].Due.Equal(remDay(2, 9)) || up[1].Slot != "t14" {
+		t.Fatalf("upcoming = %+v", up)
+	}
+}
+
+// BenchmarkReminderDueScan measures Scan's store work, one ClaimDue of the
+// reminders due now (dueEach secrets, each enqueuing two deliveries; the
+// ns/op and µs/scan), and one that finds nothing due (µs/empty-scan), with
+// 10,000 and with 1,000,000 secrets tracked (6,000,000 scheduled
+// reminders at most). The cost should follow log N: the goal is the 1M
+// scan within 2x the 10k scan. It needs a real Redis (REDIS_TEST_URL);
+// loading 1M secrets (pipelined) takes a minute and about 2.5 GB of Redis
+// memory.
+//
+//	REDIS_TEST_URL=redis://127.0.0.1:6391/0 go test -run '^$' -bench ReminderDueScan -benchtime 200x ./internal/redisstore/
+func BenchmarkReminderDueScan(b *testing.B) {
+	if os.Getenv("REDIS_TEST_URL") == "" {
+		b.Skip("REDIS_TEST_URL is not set: the scan benchmark needs a real Redis")
+	}
+	const dueEach = 100
+	ctx := context.Background()
+	s, rdb, _ := newReminderTestStore(b)
+	now := remDay(1, 0) // every loaded reminder is due later
+	loaded, dueSeq := 0, 10_000_000
+	for _, tracked := range []int{10_000, 1_000_000} {
+		remLoad(b, rdb, loaded, tracked, now)
+		loaded = tracked
+		b.Run(fmt.Sprintf("tracked=%d", tracked), func(b *testing.B) {
+			var scan, empty time.Duration
+			for range b.N {
+				b.StopTimer()
+				// dueEach secrets whose 3-day reminder is due now.
+				pipe := rdb.Pipeline()
+				for range dueEach {
+					dueSeq++
+					sec := remSecret(dueSeq)
+					sec.Expires = now.Add(2 * 24 * time.Hour)
+					args, err := scheduleArgs(remSchedule(sec, now))
+					if err != nil {
+						b.Fatal(err)
+					}
+					remScheduleScript.Run(ctx, pipe, []string{remDueKey, remSecretKey(reminders.IDOf(sec))}, args...)
+				}
+				if _, err := pipe.Exec(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				start := time.Now()
+				c, err := s.ClaimDue(ctx, now, dueEach+1, true)
+				scan += time.Since(start)
+				b.StopTimer()
+				if err != nil || c.Claimed != dueEach {
+					b.Fatalf("claim = %+v, %v; want %d claimed", c, err, dueEach)
+				}
+				// The common case: a scan that finds nothing due.
+				start = time.Now()
+				c, err = s.ClaimDue(ctx, now, dueEach+1, true)
+				empty += time.Since(start)
+				if err != nil || c.Examined != 0 {
+					b.Fatalf("empty claim = %+v, %v", c, err)
+				}
+				// Drop the deliveries: this benchmark is about the scan.
+				if err := remDrain(ctx, rdb); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			n, _ := rdb.ZCard(ctx, remDueKey).Result()
+			b.ReportMetric(float64(scan.Microseconds())/float64(b.N), "µs/scan")
+			b.ReportMetric(float64(empty.Microseconds())/float64(b.N), "µs/empty-scan")
+			b.ReportMetric(float64(n), "scheduled")
+			b.ReportMetric(dueEach, "due/scan")
+		})
+	}
+}
+
+// remLoad tracks the secrets from (included) to (excluded), pipelined, due
+// after now.
+func remLoad(b *testing.B, rdb redis.UniversalClient, from, to int, now time.Time) {
+	b.Helper()
+	ctx := context.Background()
+	if err := remScheduleScript.Load(ctx, rdb).Err(); err != nil {
+		b.Fatal(err)
+	}
+	const chunk = 5000
+	for lo := from; lo < to; lo += chunk {
+		pipe := rdb.Pipeline()
+		for i := lo; i < min(lo+chunk, to); i++ {
+			sec := remSecret(i)
+			// Expiries spread over two years from 40 days on.
+			sec.Expires = now.Add(40*24*time.Hour + time.Duration(i%730)*24*time.Hour + time.Duration(i%1440)*time.Minute)
+			args, err := scheduleArgs(remSchedule(sec, now))
+			if err != nil {
+				b.Fatal(err)
+			}
+			remScheduleScript.EvalSha(ctx, pipe, []string{remDueKey, remSecretKey(reminders.IDOf(sec))}, args...)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatalf("load: %v", err)
+		}
+	}
+}
+
+// remDrain deletes every queued delivery.
+func remDrain(ctx context.Context, rdb redis.UniversalClient) error {
+	ids, err := rdb.ZRange(ctx, remQueueKey, 0, -1).Result()
+	if err != nil {
+		return err
+	}
+	pipe := rdb.Pipeline()
+	for _, id := range ids {
+		pipe.Del(ctx, remDeliveryKey(id))
+	}
+	pipe.Del(ctx, remQueueKey)
+	_, err = pipe.Exec(ctx)
+	return err
+}

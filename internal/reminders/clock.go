@@ -1,0 +1,97 @@
+package reminders
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Clock is where the package reads the time and waits. Tests drive it.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d, or returns ctx's error when ctx ends first.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Sleep waits d or until ctx ends.
+func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Observer counts what the scheduler does, for metrics. Its methods must be
+// cheap and safe for concurrent use.
+type Observer interface {
+	// Due is called after each claim with the number of reminders found
+	// due and claimed.
+	Due(n int)
+	// Sent is called for each message posted.
+	Sent()
+	// Failed is called for each failed attempt to post a message, whether
+	// it will be retried (rate limit, outage) or dropped.
+	Failed()
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Due(int) {}
+func (nopObserver) Sent()   {}
+func (nopObserver) Failed() {}
+
+// RetryAfterError is how a chat says it is rate-limited and when to try
+// again. The deliverer finds it (or any error with a RetryAfter method) in
+// the chain of an error from appreg.Chat, for instance inside an
+// *appreg.Error of KindUnavailable, and waits before the next post to that
+// channel.
+type RetryAfterError struct {
+	Wait time.Duration
+	Err  error
+}
+
+func (e *RetryAfterError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("rate limited: retry after %s", e.Wait)
+	}
+	return fmt.Sprintf("rate limited: retry after %s: %v", e.Wait, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// RetryAfter returns how long to wait.
+func (e *RetryAfterError) RetryAfter() time.Duration { return e.Wait }
+
+// retryAfter returns the wait named by the first error in err's chain with
+// a RetryAfter() time.Duration method.
+func retryAfter(err error) (time.Duration, bool) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter(), true
+	}
+	return 0, false
+}
+
+// newReplicaName returns a random replica name.
+func newReplicaName() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "rem-" + hex.EncodeToString(b[:])
+}

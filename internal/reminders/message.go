@@ -1,0 +1,84 @@
+package reminders
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
+)
+
+// The action ids of the reminder buttons. The conversation engine handles
+// both; their Value is the reminder reference (Ref).
+const (
+	ActionRotate = "appreg.rotate"
+	ActionSnooze = "appreg.snooze"
+)
+
+// reminderMessage is the text, fields and buttons of a reminder delivered at
+// now: tenant, registration, service, expiry date, days left, and the
+// Rotate and Snooze buttons. A reminder on or after the expiry date, and
+// the 0-day reminder, is the final alert.
+func reminderMessage(s appreg.SecretRef, slot Slot, now time.Time, loc *time.Location) appreg.Message {
+	tenant := s.Tenant
+	if tenant == "" {
+		tenant = s.TenantID
+	}
+	service := s.Service
+	if service == "" {
+		service = "(no service)"
+	}
+	expires := s.Expires.In(loc)
+	left := daysLeft(now, s.Expires, loc)
+	expired := !now.Before(s.Expires)
+	th, isThreshold := slot.Threshold()
+
+	var text, leftText string
+	what := fmt.Sprintf("the client secret of *%s* for service *%s* in *%s*", s.Registration, service, tenant)
+	switch {
+	case expired:
+		leftText = "expired"
+		text = fmt.Sprintf(":rotating_light: *Final alert:* %s expired on %s. Calls through this registration may already be failing. Rotate the secret now.",
+			what, expires.Format("Mon 2 Jan 2006 15:04 MST"))
+	case left <= 0 || (isThreshold && th == 0):
+		leftText = "0 (expires today)"
+		text = fmt.Sprintf(":rotating_light: *Final alert:* %s expires today at %s. Calls through this registration may already be failing where it is in use. Rotate the secret now.",
+			what, expires.Format("15:04 MST"))
+	default:
+		leftText = strconv.Itoa(left)
+		when := fmt.Sprintf("in *%d days*", left)
+		if left == 1 {
+			when = "*tomorrow*"
+		}
+		text = fmt.Sprintf(":hourglass_flowing_sand: Reminder: %s expires %s, on %s. Rotate it before then.",
+			what, when, expires.Format("Mon 2 Jan 2006"))
+	}
+	if slot.Snooze() {
+		text += " _(snoozed reminder)_"
+	}
+	ref := Ref(s)
+	return appreg.Message{
+		Text: text,
+		Fields: []appreg.Field{
+			{Label: "Tenant", Value: tenant},
+			{Label: "Registration", Value: s.Registration},
+			{Label: "Service", Value: service},
+			{Label: "Expires", Value: expires.Format("Mon 2 Jan 2006 15:04 MST")},
+			{Label: "Days left", Value: leftText},
+		},
+		Buttons: []appreg.Button{
+			{ActionID: ActionRotate, Label: "Rotate secret", Value: ref, Style: "primary"},
+			{ActionID: ActionSnooze, Label: "Snooze 1 day", Value: ref},
+		},
+	}
+}
+
+// snoozedMessage confirms a snooze to the person who clicked.
+func snoozedMessage(s appreg.SecretRef, next time.Time, already bool, loc *time.Location) appreg.Message {
+	verb := "Snoozed"
+	if already {
+		verb = "Already snoozed"
+	}
+	return appreg.Message{Text: fmt.Sprintf(":zzz: %s: the next reminder for the secret of *%s* (service *%s*) is due %s.",
+		verb, s.Registration, s.Service, next.In(loc).Format("Mon 2 Jan 2006 15:04 MST"))}
+}
