@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/reminders"
 	"github.com/appreg-bot/appreg-bot/internal/wizard"
 )
 
@@ -42,6 +43,10 @@ type Config struct {
 	ApprovalsChannel   string         `env:"BOT_APPROVALS_CHANNEL"`
 	ApprovalTTL        time.Duration  `env:"BOT_APPROVAL_TTL"`
 	AdminToken         string         `env:"BOT_ADMIN_TOKEN"`
+	ReminderDays       []int          `env:"BOT_REMINDER_DAYS"`
+	ReminderTime       string         `env:"BOT_REMINDER_TIME"`
+	RemindersChannel   string         `env:"BOT_REMINDERS_CHANNEL"`
+	ReminderRate       float64        `env:"BOT_REMINDER_RATE"`
 	AzureClientID      string         `env:"AZURE_CLIENT_ID"`
 	AzureAuthorityHost string         `env:"AZURE_AUTHORITY_HOST"`
 	GraphEndpoint      string         `env:"GRAPH_ENDPOINT"`
@@ -94,6 +99,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Approvers:          list("BOT_APPROVERS", ""),
 		ApprovalsChannel:   get("BOT_APPROVALS_CHANNEL", ""),
 		AdminToken:         get("BOT_ADMIN_TOKEN", ""),
+		ReminderTime:       get("BOT_REMINDER_TIME", "09:00"),
+		RemindersChannel:   get("BOT_REMINDERS_CHANNEL", ""),
 		AzureAuthorityHost: get("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/"),
 		GraphEndpoint:      get("GRAPH_ENDPOINT", "https://graph.microsoft.com"),
 	}
@@ -104,6 +111,19 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.ApprovalTTL, err = duration(get("BOT_APPROVAL_TTL", "24h")); err != nil || c.ApprovalTTL < time.Minute || c.ApprovalTTL > c.IdleTimeout {
 		return fail("BOT_APPROVAL_TTL", orMsg(err, "must be at least 1m and at most BOT_IDLE_TIMEOUT"))
+	}
+	for _, d := range list("BOT_REMINDER_DAYS", "30,14,7,3,1,0") {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 365 {
+			return fail("BOT_REMINDER_DAYS", fmt.Errorf("want days before expiry, comma-separated, 0 to 365 (e.g. 30,14,7,3,1,0)"))
+		}
+		c.ReminderDays = append(c.ReminderDays, n)
+	}
+	if _, err := reminders.ParseTimeOfDay(c.ReminderTime); err != nil {
+		return fail("BOT_REMINDER_TIME", fmt.Errorf("want a time of day such as 09:00"))
+	}
+	if c.ReminderRate, err = strconv.ParseFloat(get("BOT_REMINDER_RATE", "1"), 64); err != nil || c.ReminderRate <= 0 || c.ReminderRate > 50 {
+		return fail("BOT_REMINDER_RATE", fmt.Errorf("want messages per second per channel, above 0 and at most 50"))
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fail("BOT_ADMIN_TOKEN", fmt.Errorf("use at least 16 random characters"))

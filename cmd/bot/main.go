@@ -27,6 +27,7 @@ import (
 	"github.com/appreg-bot/appreg-bot/internal/logging"
 	"github.com/appreg-bot/appreg-bot/internal/metrics"
 	"github.com/appreg-bot/appreg-bot/internal/redisstore"
+	"github.com/appreg-bot/appreg-bot/internal/reminders"
 	"github.com/appreg-bot/appreg-bot/internal/simtenant"
 	"github.com/appreg-bot/appreg-bot/internal/wizard"
 )
@@ -66,6 +67,9 @@ type Main struct {
 	Tenant appreg.Tenant
 	// Simulated is the stand-in tenant when Config.SimulatedTenant is set.
 	Simulated *simtenant.Server
+
+	// reminderScan overrides the reminder scan interval (tests).
+	reminderScan time.Duration
 
 	log      *slog.Logger
 	wizard   *wizard.Wizard
@@ -130,18 +134,33 @@ func (m *Main) Start(ctx context.Context) error {
 
 	var w *wizard.Wizard
 	met := metrics.New(func(ctx context.Context) (map[appreg.State]int, error) { return w.CountByState(ctx) })
+	sched, err := reminders.New(reminders.Config{
+		Thresholds: cfg.ReminderDays, TimeOfDay: cfg.ReminderTime, Location: cfg.Location,
+		Channel: cfg.RemindersChannel, ChannelRate: cfg.ReminderRate, ScanInterval: m.reminderScan,
+	}, reminders.Deps{Store: redisstore.NewReminderStore(rdb), Chat: chat, Observer: met, Logger: m.log})
+	if err != nil {
+		return err
+	}
 	w, err = wizard.New(wizard.Config{
 		Operators: cfg.Operators, DefaultService: cfg.DefaultService, Permissions: cfg.PermissionList(),
 		NeededRoles: cfg.NeededRoles, SecretLifetime: cfg.SecretLifetime,
 		ValidationAttempts: cfg.ValidationAttempts, ValidationBackoff: cfg.ValidationBackoff,
 		IdleTimeout: cfg.IdleTimeout, StateKey: cfg.StateKey, Location: cfg.Location, SimulatedTenant: cfg.SimulatedTenant,
 		Roles: cfg.Roles, Approvers: cfg.Approvers, ApprovalsChannel: cfg.ApprovalsChannel, ApprovalTTL: cfg.ApprovalTTL,
-	}, wizard.Deps{Store: store, Chat: chat, Tenant: tenant, Logger: m.log, Observer: met})
+	}, wizard.Deps{Store: store, Chat: chat, Tenant: tenant, Logger: m.log, Observer: met,
+		Reminders: sched, Snoozer: sched, Schedule: schedule{sched}})
 	if err != nil {
 		return err
 	}
 	m.wizard = w
 	w.Start()
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		if err := sched.Run(ctx); err != nil {
+			m.log.Error("reminder scheduler stopped", "err", err)
+		}
+	}()
 
 	mux := http.NewServeMux()
 	ops.Register(mux, store, met.Registry)
@@ -252,4 +271,26 @@ func (m *Main) Close() error {
 	}
 	m.log.Info("appreg-bot stopped")
 	return err
+}
+
+// schedule lists the scheduler's reminders for /appreg reminders.
+type schedule struct{ s *reminders.Scheduler }
+
+func (s schedule) Upcoming(ctx context.Context, limit int) ([]wizard.Upcoming, error) {
+	next, err := s.s.Upcoming(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wizard.Upcoming, 0, len(next))
+	for _, u := range next {
+		what := "snoozed"
+		if days, ok := u.Slot.Threshold(); ok {
+			what = fmt.Sprintf("%d days before expiry", days)
+			if days == 0 {
+				what = "on the expiry date"
+			}
+		}
+		out = append(out, wizard.Upcoming{Secret: u.Secret, What: what, Due: u.Due})
+	}
+	return out, nil
 }

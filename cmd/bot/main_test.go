@@ -22,7 +22,10 @@ import (
 	"github.com/appreg-bot/appreg-bot/internal/slackfake"
 )
 
-const signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
+const (
+	signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
+	praUser       = "security@contoso.onmicrosoft.com"
+)
 
 func TestLoadConfig(t *testing.T) {
 	base := map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "AZURE_CLIENT_ID": "c"}
@@ -56,6 +59,10 @@ func TestLoadConfig(t *testing.T) {
 		{"default roles", base, "", func(c Config) bool { return len(c.Roles) == 6 && c.ApprovalTTL == 24*time.Hour }},
 		{"approval ttl over idle", with(base, "BOT_APPROVAL_TTL", "48h"), "BOT_APPROVAL_TTL", nil},
 		{"short admin token", with(base, "BOT_ADMIN_TOKEN", "short"), "BOT_ADMIN_TOKEN", nil},
+		{"reminder days", with(base, "BOT_REMINDER_DAYS", "14, 2,0"), "", func(c Config) bool { return len(c.ReminderDays) == 3 && c.ReminderDays[1] == 2 }},
+		{"bad reminder days", with(base, "BOT_REMINDER_DAYS", "soon"), "BOT_REMINDER_DAYS", nil},
+		{"bad reminder time", with(base, "BOT_REMINDER_TIME", "25:00"), "BOT_REMINDER_TIME", nil},
+		{"bad reminder rate", with(base, "BOT_REMINDER_RATE", "0"), "BOT_REMINDER_RATE", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,6 +112,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(e.sim.Close)
 	e.sim.AddTenant(simtenant.Tenant{ID: demoTenantID, DisplayName: "Contoso", Domains: []string{demoDomain}})
 	e.sim.AddUser(demoTenantID, simtenant.User{UPN: demoAdmin, DisplayName: "Contoso Admin", Roles: []string{"Application Administrator"}})
+	e.sim.AddUser(demoTenantID, simtenant.User{UPN: praUser, DisplayName: "Contoso Security", Roles: []string{"Privileged Role Administrator"}})
 	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
 		e.redis = url
 		o, err := redis.ParseURL(url)
@@ -140,7 +148,7 @@ func (e *env) start(extra map[string]string) *Main {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	m := &Main{Config: cfg, Tenant: tenant, LogOutput: e.logs}
+	m := &Main{Config: cfg, Tenant: tenant, LogOutput: e.logs, reminderScan: 100 * time.Millisecond}
 	if err := m.Start(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}
@@ -228,10 +236,13 @@ func buttonValue(c slackfake.Call, actionID string) string {
 	return ""
 }
 
-func (e *env) approveSignIn() {
+func (e *env) approveSignIn() { e.t.Helper(); e.approveAs(demoAdmin) }
+
+// approveAs completes the pending sign-in as the given user.
+func (e *env) approveAs(upn string) {
 	e.t.Helper()
 	for {
-		if err := e.sim.Approve("", demoAdmin); err == nil {
+		if err := e.sim.Approve("", upn); err == nil {
 			return
 		}
 		select {

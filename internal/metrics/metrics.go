@@ -22,6 +22,7 @@ type Metrics struct {
 	transitions *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 	ack         *prometheus.HistogramVec
+	reminders   *prometheus.CounterVec
 }
 
 // CountByState counts live conversations by state.
@@ -45,8 +46,11 @@ func New(count CountByState) *Metrics {
 			Name: "appreg_ack_seconds", Help: "Time to acknowledge a chat request, by endpoint.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"endpoint"}),
+		reminders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "appreg_reminders_total", Help: "Secret-expiry reminders: due (claimed), sent (messages posted), failed (post attempts refused).",
+		}, []string{"event"}),
 	}
-	m.Registry.MustRegister(m.commands, m.transitions, m.errors, m.ack,
+	m.Registry.MustRegister(m.commands, m.transitions, m.errors, m.ack, m.reminders,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if count != nil {
 		m.Registry.MustRegister(&stateCollector{count: count, desc: prometheus.NewDesc(
@@ -70,6 +74,15 @@ func (m *Metrics) Error(kind appreg.Kind) { m.errors.WithLabelValues(string(kind
 func (m *Metrics) Ack(endpoint string, d time.Duration) {
 	m.ack.WithLabelValues(endpoint).Observe(d.Seconds())
 }
+
+// Due implements reminders.Observer.
+func (m *Metrics) Due(n int) { m.reminders.WithLabelValues("due").Add(float64(n)) }
+
+// Sent implements reminders.Observer.
+func (m *Metrics) Sent() { m.reminders.WithLabelValues("sent").Inc() }
+
+// Failed implements reminders.Observer.
+func (m *Metrics) Failed() { m.reminders.WithLabelValues("failed").Inc() }
 
 type stateCollector struct {
 	count CountByState

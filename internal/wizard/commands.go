@@ -73,7 +73,7 @@ func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
 	case "audit":
 		return w.auditCommand(ctx, args)
 	case "reminders":
-		return reply(msgNotYet(name))
+		return w.remindersCommand(ctx, args)
 	}
 	return reply(msgUnknownCommand(name, w.cfg))
 }
@@ -329,4 +329,18 @@ func (w *Wizard) auditCommand(ctx context.Context, args []string) appreg.Reply {
 		return w.errorReply(err)
 	}
 	return reply(msgAudit(recs, filter, w.cfg.Location))
+}
+
+func (w *Wizard) remindersCommand(ctx context.Context, args []string) appreg.Reply {
+	if len(args) != 0 {
+		return reply(msgUsageOf("reminders", w.cfg))
+	}
+	if w.schedule == nil {
+		return reply(appreg.Message{Text: "Expiry reminders are not running on this bot."})
+	}
+	next, err := w.schedule.Upcoming(ctx, 20)
+	if err != nil {
+		return w.errorReply(err)
+	}
+	return reply(msgUpcoming(next, w.now(), w.cfg.Location))
 }

@@ -21,6 +21,7 @@ const usage = "*Usage*\n" +
 	"• `/appreg check <registration>` — compare the tenant with the bot's record: consents, roles, secrets.\n" +
 	"• `/appreg role add|remove <registration or user UPN> <role> [reason]` — a directory role change, decided by an approver.\n" +
 	"• `/appreg audit [registration]` — the latest requests, decisions and changes.\n" +
+	"• `/appreg reminders` — the secret-expiry reminders due next.\n" +
 	"• `/appreg cancel` — stop your conversation in this channel.\n" +
 	"• `/appreg help` — this text."
 
@@ -570,6 +571,20 @@ func msgAudit(recs []appreg.AuditRecord, filter string, loc *time.Location) appr
 			fmt.Fprintf(&b, " · %s", r.Detail)
 		}
 		fmt.Fprintf(&b, " → %s\n", r.Outcome)
+	}
+	return appreg.Message{Text: b.String()}
+}
+
+func msgUpcoming(next []Upcoming, now time.Time, loc *time.Location) appreg.Message {
+	if len(next) == 0 {
+		return appreg.Message{Text: "No expiry reminders are scheduled."}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "*Next %d expiry reminder(s)*\n", len(next))
+	for _, u := range next {
+		fmt.Fprintf(&b, "• %s · *%s* (%s) service %s · secret expires %s (%d days) · %s\n",
+			u.Due.In(loc).Format("2006-01-02 15:04"), u.Secret.Registration, u.Secret.Tenant, u.Secret.Service,
+			u.Secret.Expires.In(loc).Format("2006-01-02"), daysLeft(u.Secret.Expires, now), u.What)
 	}
 	return appreg.Message{Text: b.String()}
 }

@@ -135,6 +135,7 @@ type Wizard struct {
 	// reminders schedules expiry reminders; nil schedules none.
 	reminders appreg.Reminders
 	snoozer   Snoozer
+	schedule  Schedule
 	log       *slog.Logger
 	obs       Observer
 	now       func() time.Time
@@ -162,6 +163,18 @@ type Snoozer interface {
 	Snooze(ctx context.Context, ref string, by appreg.Caller) error
 }
 
+// Upcoming is a scheduled reminder, for /appreg reminders.
+type Upcoming struct {
+	Secret appreg.SecretRef
+	What   string // e.g. "7 days before expiry", "snoozed"
+	Due    time.Time
+}
+
+// Schedule lists the reminders due next.
+type Schedule interface {
+	Upcoming(ctx context.Context, limit int) ([]Upcoming, error)
+}
+
 // Deps are the wizard's ports and tools. Reminders, Snoozer, Logger,
 // Observer and Now may be nil.
 type Deps struct {
@@ -170,6 +183,7 @@ type Deps struct {
 	Tenant    appreg.Tenant
 	Reminders appreg.Reminders
 	Snoozer   Snoozer
+	Schedule  Schedule
 	Logger    *slog.Logger
 	Observer  Observer
 	Now       func() time.Time
@@ -196,7 +210,7 @@ func New(cfg Config, d Deps) (*Wizard, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Wizard{
-		cfg: cfg, store: d.Store, chat: d.Chat, tenant: d.Tenant, reminders: d.Reminders, snoozer: d.Snoozer,
+		cfg: cfg, store: d.Store, chat: d.Chat, tenant: d.Tenant, reminders: d.Reminders, snoozer: d.Snoozer, schedule: d.Schedule,
 		log: d.Logger, obs: d.Observer, now: d.Now,
 		owner: newID(), sealer: s, ctx: ctx, stop: cancel,
 		sessions: map[string]appreg.Session{}, groups: map[string]groupCache{},

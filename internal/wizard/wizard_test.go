@@ -459,7 +459,7 @@ func TestCommands(t *testing.T) {
 		{"U_OP", "list fabrikam.com", "no registrations in *fabrikam.com*"},
 		{"U_OP", "cancel now", "did not understand"},
 		{"U_OP", "role add x y", "BOT_APPROVALS_CHANNEL"},
-		{"U_OP", "reminders", "not available yet"},
+		{"U_OP", "reminders", "not running on this bot"},
 		{"U_OP", "secret nope sbc2", "I know no registration \"nope\""},
 		{"U_OP", "secret a", "did not understand"},
 		{"U_OP", "check", "did not understand"},
