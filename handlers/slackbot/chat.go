@@ -173,7 +173,8 @@ func (c *Chat) classify(method string, err error) error {
 	)
 	switch {
 	case errors.As(err, &rl):
-		return appreg.Wrap(appreg.KindUnavailable, err, "Slack is rate-limiting the bot. Please try again in a minute.")
+		return appreg.Wrap(appreg.KindUnavailable, &rateLimited{err: err, wait: rl.RetryAfter},
+			"Slack is rate-limiting the bot. Please try again in a minute.")
 	case errors.As(err, &apiErr):
 		return classifyCode(apiErr.Err, err)
 	case errors.As(err, &status):
@@ -208,6 +209,19 @@ func classifyCode(code string, err error) error {
 	}
 	return appreg.Wrap(appreg.KindInternal, err, "Slack refused the bot's request. The details are in the bot's log.")
 }
+
+// rateLimited keeps Slack's Retry-After in the error chain, for callers
+// that pace themselves (the reminder queue): it has a RetryAfter method.
+type rateLimited struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *rateLimited) Error() string { return e.err.Error() }
+func (e *rateLimited) Unwrap() error { return e.err }
+
+// RetryAfter is how long Slack asked the bot to wait.
+func (e *rateLimited) RetryAfter() time.Duration { return e.wait }
 
 // redactedError hides secrets from an error's text while keeping its chain
 // for errors.Is and errors.As.

@@ -283,3 +283,16 @@ func TestRedactHidesTokenKeepsChain(t *testing.T) {
 		t.Errorf("redact = %q", err)
 	}
 }
+
+// TestRateLimitKeepsRetryAfter: a wait too long to sit out comes back at
+// once, with Slack's Retry-After in the chain for callers that pace
+// themselves.
+func TestRateLimitKeepsRetryAfter(t *testing.T) {
+	chat, fake := newChat(t)
+	fake.RateLimit("chat.postMessage", 1, 120)
+	_, err := chat.Post(testCtx(t), appreg.Place{Channel: "C1"}, appreg.Message{Text: "hi"})
+	var ra interface{ RetryAfter() time.Duration }
+	if appreg.ErrorKind(err) != appreg.KindUnavailable || !errors.As(err, &ra) || ra.RetryAfter() != 120*time.Second {
+		t.Fatalf("err = %v", err)
+	}
+}
