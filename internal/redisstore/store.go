@@ -100,24 +100,44 @@ func unavailable(err error) error {
 	return appreg.Wrap(appreg.KindUnavailable, err, "The bot's storage is temporarily unavailable. Please try again in a minute.")
 }
 
-// CreateConversation implements appreg.Store.
-func (s *Store) CreateConversation(ctx context.Context, c *appreg.Conversation) error {
+// CreateConversation implements appreg.Store: one GET of the active key,
+// then one pipeline that creates the conversation (a script on its own key),
+// indexes it as live and claims the active key (SET NX).
+func (s *Store) CreateConversation(ctx context.Context, c *appreg.Conversation) (string, error) {
+	active := activeKey(c.Requester.Channel, c.Requester.User.ID)
+	cur, err := s.rdb.Get(ctx, active).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", unavailable(err)
+	}
+	if cur != "" {
+		return cur, nil
+	}
 	c.Version = 1
 	data, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("encode conversation: %w", err)
+		return "", fmt.Errorf("encode conversation: %w", err)
 	}
-	created, err := createScript.Run(ctx, s.rdb, []string{convKey(c.ID)}, data, s.idle.Milliseconds()).Int()
-	if err != nil {
-		return unavailable(err)
+	pipe := s.rdb.Pipeline()
+	created := createScript.Eval(ctx, pipe, []string{convKey(c.ID)}, data, s.idle.Milliseconds())
+	pipe.ZAdd(ctx, liveKey, redis.Z{Score: float64(s.now().Unix()), Member: c.ID})
+	claimed := pipe.SetNX(ctx, active, c.ID, s.idle)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return "", unavailable(err)
 	}
-	if created == 0 {
-		return appreg.Errorf(appreg.KindConflict, "A conversation with this id exists already.")
+	if n, _ := created.Int(); n == 0 {
+		return "", appreg.Errorf(appreg.KindConflict, "A conversation with this id exists already.")
 	}
-	if err := s.rdb.ZAdd(ctx, liveKey, redis.Z{Score: float64(s.now().Unix()), Member: c.ID}).Err(); err != nil {
-		return unavailable(err)
+	if !claimed.Val() {
+		// Another command of the same user got there in between: undo.
+		s.rdb.Del(ctx, convKey(c.ID))
+		s.rdb.ZRem(ctx, liveKey, c.ID)
+		cur, err := s.rdb.Get(ctx, active).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return "", unavailable(err)
+		}
+		return cur, nil
 	}
-	return nil
+	return "", nil
 }
 
 // Conversation implements appreg.Store.
@@ -158,13 +178,12 @@ func (s *Store) UpdateConversation(ctx context.Context, c *appreg.Conversation) 
 		return appreg.Errorf(appreg.KindConflict, "The conversation changed meanwhile.")
 	}
 	*c = next
+	// The live index holds the conversation from its creation; only its end
+	// changes it.
 	if c.State.Terminal() {
-		err = s.rdb.ZRem(ctx, liveKey, c.ID).Err()
-	} else {
-		err = s.rdb.ZAdd(ctx, liveKey, redis.Z{Score: float64(s.now().Unix()), Member: c.ID}).Err()
-	}
-	if err != nil {
-		return unavailable(err)
+		if err := s.rdb.ZRem(ctx, liveKey, c.ID).Err(); err != nil {
+			return unavailable(err)
+		}
 	}
 	return nil
 }

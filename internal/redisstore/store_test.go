@@ -38,18 +38,33 @@ func newTestStore(t testing.TB) (*Store, redis.UniversalClient) {
 }
 
 func newConv(id string) *appreg.Conversation {
-	return &appreg.Conversation{ID: id, State: appreg.StateStarted, Tenant: "contoso.onmicrosoft.com", Service: "sbc1"}
+	return &appreg.Conversation{ID: id, State: appreg.StateStarted, Tenant: "contoso.onmicrosoft.com", Service: "sbc1",
+		Requester: appreg.Caller{Channel: "C1", User: appreg.User{ID: "U-" + id}}}
 }
 
 func TestConversationCompareAndSet(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t)
 	c := newConv("c1")
-	if err := s.CreateConversation(ctx, c); err != nil {
-		t.Fatal(err)
+	if active, err := s.CreateConversation(ctx, c); err != nil || active != "" {
+		t.Fatal(active, err)
 	}
-	if err := s.CreateConversation(ctx, newConv("c1")); appreg.ErrorKind(err) != appreg.KindConflict {
+	again := newConv("c1")
+	again.Requester.User.ID = "U-other"
+	if _, err := s.CreateConversation(ctx, again); appreg.ErrorKind(err) != appreg.KindConflict {
 		t.Fatalf("second create: got %v, want conflict", err)
+	}
+	// The same requester in the same channel has an active conversation.
+	second := newConv("c2")
+	second.Requester = c.Requester
+	if active, err := s.CreateConversation(ctx, second); err != nil || active != "c1" {
+		t.Fatalf("create while c1 is active = %q, %v", active, err)
+	}
+	if _, err := s.Conversation(ctx, "c2"); appreg.ErrorKind(err) != appreg.KindNotFound {
+		t.Fatalf("c2 stored: %v", err)
+	}
+	if id, _ := s.ActiveConversation(ctx, "C1", "U-c1"); id != "c1" {
+		t.Fatalf("active = %q", id)
 	}
 	stale, _ := s.Conversation(ctx, "c1")
 	c.State = appreg.StateAwaitingSignIn
@@ -75,7 +90,7 @@ func TestConversationCompareAndSet(t *testing.T) {
 func TestConcurrentUpdatesApplyOnce(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t)
-	if err := s.CreateConversation(ctx, newConv("race")); err != nil {
+	if _, err := s.CreateConversation(ctx, newConv("race")); err != nil {
 		t.Fatal(err)
 	}
 	var wins atomic.Int32
@@ -108,7 +123,7 @@ func TestLiveConversationsFollowState(t *testing.T) {
 	ctx := context.Background()
 	s, rdb := newTestStore(t)
 	for _, id := range []string{"a", "b", "c"} {
-		if err := s.CreateConversation(ctx, newConv(id)); err != nil {
+		if _, err := s.CreateConversation(ctx, newConv(id)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -215,7 +230,7 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	if err := s.Ping(ctx); appreg.ErrorKind(err) != appreg.KindUnavailable {
 		t.Fatalf("ping: %v", err)
 	}
-	if err := s.CreateConversation(ctx, newConv("x")); appreg.ErrorKind(err) != appreg.KindUnavailable {
+	if _, err := s.CreateConversation(ctx, newConv("x")); appreg.ErrorKind(err) != appreg.KindUnavailable {
 		t.Fatalf("create: %v", err)
 	}
 	if err := mr.Restart(); err != nil {

@@ -111,20 +111,27 @@ func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args
 // then a tenant admin's sign-in. It refuses when the caller already has a
 // live conversation in the channel.
 func (w *Wizard) begin(ctx context.Context, caller appreg.Caller, c *appreg.Conversation) (appreg.Reply, bool) {
-	if id, err := w.store.ActiveConversation(ctx, caller.Channel, caller.User.ID); err != nil {
-		return w.errorReply(err), false
-	} else if id != "" {
-		if cur, err := w.store.Conversation(ctx, id); err == nil && !cur.State.Terminal() {
-			return reply(msgAlreadyRunning(cur)), false
-		}
-	}
 	now := w.now().UTC()
 	c.ID, c.State, c.Requester, c.CreatedAt, c.UpdatedAt = newID(), appreg.StateStarted, caller, now, now
-	if err := w.store.CreateConversation(ctx, c); err != nil {
-		return w.errorReply(err), false
-	}
-	if err := w.store.SetActiveConversation(ctx, caller.Channel, caller.User.ID, c.ID); err != nil {
-		return w.errorReply(err), false
+	for attempt := 0; ; attempt++ {
+		active, err := w.store.CreateConversation(ctx, c)
+		if err != nil {
+			return w.errorReply(err), false
+		}
+		if active == "" {
+			break
+		}
+		cur, err := w.store.Conversation(ctx, active)
+		if err == nil && !cur.State.Terminal() {
+			return reply(msgAlreadyRunning(cur)), false
+		}
+		if attempt > 0 || (err != nil && appreg.ErrorKind(err) != appreg.KindNotFound) {
+			return w.errorReply(appreg.Errorf(appreg.KindConflict, "Another of your commands is starting a conversation here; try again in a moment.")), false
+		}
+		// A stale marker (its conversation ended or expired): clear it.
+		if err := w.store.SetActiveConversation(ctx, caller.Channel, caller.User.ID, ""); err != nil {
+			return w.errorReply(err), false
+		}
 	}
 	w.log.Info("audit: conversation started", "conversation", c.ID, "flow", c.Flow, "user", caller.User.ID,
 		"tenant", c.Tenant, "service", c.Service, "registration", c.Progress.AppID)
