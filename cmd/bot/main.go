@@ -102,7 +102,9 @@ func (m *Main) Start(ctx context.Context) error {
 		return err
 	}
 	m.closers = append(m.closers, closeRedis)
-	store := redisstore.New(rdb, cfg.IdleTimeout, nil)
+	// Keys outlive the idle timeout, so that the sweep sees an idle
+	// conversation and ends it with a message rather than have it vanish.
+	store := redisstore.New(rdb, 2*cfg.IdleTimeout, nil)
 	if err := store.Ping(ctx); err != nil {
 		m.log.Warn("redis is not answering yet; the bot keeps trying and /readyz fails until it does", "err", err)
 	}

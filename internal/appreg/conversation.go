@@ -216,7 +216,11 @@ type Conversation struct {
 	OldKeyID string       `json:"old_key_id,omitempty"` // FlowRotate: the secret being replaced
 	Cleanup  *CleanupPlan `json:"cleanup,omitempty"`
 	Role     *RoleChange  `json:"role,omitempty"`
-	Reason   string       `json:"reason,omitempty"` // why it failed, expired or was cancelled: user-facing text
+	// Confirmed is set when the requester confirmed the change the bot
+	// listed (a cleanup, removing a rotated secret); nothing destructive
+	// runs without it.
+	Confirmed bool   `json:"confirmed,omitempty"`
+	Reason    string `json:"reason,omitempty"` // why it failed, expired or was cancelled: user-facing text
 }
 
 // Thread is the place of the conversation's thread.

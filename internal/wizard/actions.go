@@ -57,6 +57,10 @@ func (w *Wizard) Act(ctx context.Context, a appreg.Action) error {
 		}
 		return w.rotate(ctx, a.Caller, parts[0], parts[1], parts[2])
 	case ActionSnooze:
+		if ok, _ := w.authorized(ctx, a.Caller); !ok {
+			w.privately(ctx, a.Caller, msgNotOperator())
+			return nil
+		}
 		if w.snoozer == nil {
 			return appreg.Errorf(appreg.KindInvalid, "Reminders are not running on this bot.")
 		}
@@ -71,6 +75,10 @@ func (w *Wizard) Act(ctx context.Context, a appreg.Action) error {
 		w.privately(ctx, a.Caller, r.Message)
 		return nil
 	case ActionListPage:
+		if ok, _ := w.authorized(ctx, a.Caller); !ok {
+			w.privately(ctx, a.Caller, msgNotOperator())
+			return nil
+		}
 		page, tenant, _ := strings.Cut(a.Value, "|")
 		n, _ := strconv.Atoi(page)
 		regs, err := w.sortedRegistrations(ctx, tenant)
@@ -117,7 +125,7 @@ func (w *Wizard) Act(ctx context.Context, a appreg.Action) error {
 			return nil
 		}
 		job := w.work
-		if c.Flow == appreg.FlowRotate && c.Progress.SecretDelivered {
+		if c.Flow == appreg.FlowRotate && c.Confirmed {
 			job = w.removeOldSecret
 		}
 		w.spawn(c.ID, job)
@@ -126,7 +134,7 @@ func (w *Wizard) Act(ctx context.Context, a appreg.Action) error {
 			w.privately(ctx, a.Caller, msgNotNow(c))
 			return nil
 		}
-		if err := w.move(ctx, c, appreg.StateCreating, nil); err != nil {
+		if err := w.move(ctx, c, appreg.StateCreating, func(c *appreg.Conversation) { c.Confirmed = true }); err != nil {
 			return err
 		}
 		if c.Flow == appreg.FlowRotate {
@@ -195,7 +203,7 @@ func (w *Wizard) Submit(ctx context.Context, s appreg.Submission) (map[string]st
 		return fail(appreg.ErrorMessage(err))
 	}
 	w.log.Info("audit: registration name accepted", "conversation", c.ID, "user", s.Caller.User.ID, "name", name)
-	w.spawn(c.ID, w.create)
+	w.spawn(c.ID, w.work)
 	return nil, nil
 }
 
@@ -242,9 +250,19 @@ func (w *Wizard) Sweep(ctx context.Context) {
 		w.log.Warn("sweep: live conversations not listed", "err", err)
 		return
 	}
+	live := make(map[string]bool, len(ids))
 	for _, id := range ids {
+		live[id] = true
 		w.run(id, w.resume, 0)
 	}
+	// Sessions of conversations that ended elsewhere or expired.
+	w.mu.Lock()
+	for id := range w.sessions {
+		if !live[id] {
+			delete(w.sessions, id)
+		}
+	}
+	w.mu.Unlock()
 }
 
 // resume is the sweep's job for one conversation.
@@ -277,18 +295,14 @@ func (w *Wizard) resume(ctx context.Context, c *appreg.Conversation) error {
 		if c.Flow == appreg.FlowOnboard {
 			return w.askName(ctx, c, "")
 		}
-		sess := w.session(ctx, c)
-		if sess == nil {
-			return w.expire(ctx, c, reasonSessionLost)
-		}
-		return w.afterSignIn(ctx, c, sess)
+		return w.afterSignIn(ctx, c)
 	case appreg.StateAwaitingName:
 		if idle {
 			return w.expireIdle(ctx, c)
 		}
 	case appreg.StateCreating:
 		if c.Reason == "" { // not waiting for a Retry click
-			if c.Flow == appreg.FlowRotate && c.Progress.SecretDelivered {
+			if c.Flow == appreg.FlowRotate && c.Confirmed {
 				return w.removeOldSecret(ctx, c)
 			}
 			return w.work(ctx, c)

@@ -15,20 +15,9 @@ import (
 //	name free in the tenant → application → service principal → admin
 //	consent per permission → client secret (delivered privately) →
 //	credential check → registry → report
-func (w *Wizard) create(ctx context.Context, c *appreg.Conversation) error {
-	if c.State != appreg.StateCreating {
-		return nil
-	}
-	sess := w.session(ctx, c)
-	if sess == nil {
-		return w.expire(ctx, c, reasonSessionLost)
-	}
-	if c.Reason != "" { // a retry after a failed step
-		c.Reason = ""
-		if err := w.save(ctx, c); err != nil {
-			return err
-		}
-	}
+//
+// work calls it in the creating state, with the admin's session.
+func (w *Wizard) create(ctx context.Context, c *appreg.Conversation, sess appreg.Session) error {
 	p := &c.Progress
 
 	if p.AppObjectID == "" {

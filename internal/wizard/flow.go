@@ -171,14 +171,14 @@ func (w *Wizard) signedIn(ctx context.Context, c *appreg.Conversation, sess appr
 			return err
 		}
 		w.post(ctx, c, msgSignedIn(id))
-		return w.afterSignIn(ctx, c, sess)
+		return w.afterSignIn(ctx, c)
 	}
 	if c.Name != "" { // a creation that needed a new sign-in
 		if err := w.move(ctx, c, appreg.StateCreating, func(c *appreg.Conversation) { c.Identity = &id; c.Reason = "" }); err != nil {
 			return err
 		}
 		w.post(ctx, c, msgSignedIn(id))
-		return w.create(ctx, c)
+		return w.work(ctx, c)
 	}
 	if err := w.move(ctx, c, appreg.StateSignedIn, func(c *appreg.Conversation) { c.Identity = &id }); err != nil {
 		return err

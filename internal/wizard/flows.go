@@ -12,13 +12,12 @@ import (
 // The flows on an existing registration: after the sign-in, each runs its
 // own work step (work dispatches); an onboarding runs create instead.
 
-// work runs the conversation's flow in the creating state.
+// work runs the conversation's flow in the creating state: it gets the
+// admin's session (or asks for a new sign-in), clears the reason of a failed
+// step being retried, and dispatches on the flow.
 func (w *Wizard) work(ctx context.Context, c *appreg.Conversation) error {
 	if c.State != appreg.StateCreating {
 		return nil
-	}
-	if c.Flow == appreg.FlowOnboard {
-		return w.create(ctx, c)
 	}
 	sess := w.session(ctx, c)
 	if sess == nil {
@@ -30,7 +29,10 @@ func (w *Wizard) work(ctx context.Context, c *appreg.Conversation) error {
 			return err
 		}
 	}
-	if c.Flow == appreg.FlowRole {
+	switch c.Flow {
+	case appreg.FlowOnboard:
+		return w.create(ctx, c, sess)
+	case appreg.FlowRole:
 		return w.executeRole(ctx, c, sess)
 	}
 	reg, err := w.registration(ctx, c)
@@ -41,6 +43,9 @@ func (w *Wizard) work(ctx context.Context, c *appreg.Conversation) error {
 	case appreg.FlowSecret, appreg.FlowRotate:
 		return w.newSecret(ctx, c, sess, reg)
 	case appreg.FlowCleanup:
+		if !c.Confirmed {
+			return w.askCleanup(ctx, c, sess, reg)
+		}
 		return w.runCleanup(ctx, c, sess, reg)
 	case appreg.FlowCheck:
 		return w.check(ctx, c, sess, reg)
@@ -50,17 +55,15 @@ func (w *Wizard) work(ctx context.Context, c *appreg.Conversation) error {
 
 // afterSignIn starts the flow of a conversation on an existing registration
 // once its admin has signed in.
-func (w *Wizard) afterSignIn(ctx context.Context, c *appreg.Conversation, sess appreg.Session) error {
-	if c.Flow != appreg.FlowCleanup || c.Cleanup != nil {
-		if err := w.move(ctx, c, appreg.StateCreating, nil); err != nil {
-			return err
-		}
-		return w.work(ctx, c)
-	}
-	reg, err := w.registration(ctx, c)
-	if err != nil {
+func (w *Wizard) afterSignIn(ctx context.Context, c *appreg.Conversation) error {
+	if err := w.move(ctx, c, appreg.StateCreating, nil); err != nil {
 		return err
 	}
+	return w.work(ctx, c)
+}
+
+// askCleanup lists what a cleanup would remove and asks to confirm.
+func (w *Wizard) askCleanup(ctx context.Context, c *appreg.Conversation, sess appreg.Session, reg *appreg.Registration) error {
 	plan, err := w.planCleanup(ctx, sess, reg)
 	if err != nil {
 		return err
@@ -154,7 +157,7 @@ func (w *Wizard) newSecret(ctx context.Context, c *appreg.Conversation, sess app
 // removeOldSecret finishes a rotation once the requester confirmed that the
 // platform uses the new secret.
 func (w *Wizard) removeOldSecret(ctx context.Context, c *appreg.Conversation) error {
-	if c.State != appreg.StateCreating || c.Flow != appreg.FlowRotate {
+	if c.State != appreg.StateCreating || c.Flow != appreg.FlowRotate || !c.Confirmed {
 		return nil
 	}
 	sess := w.session(ctx, c)
@@ -326,7 +329,7 @@ func (w *Wizard) check(ctx context.Context, c *appreg.Conversation, sess appreg.
 		}
 		kept = append(kept, rec)
 		days := daysLeft(rec.Expires, now)
-		if days < 0 {
+		if !rec.Expires.After(now) {
 			add(false, label, fmt.Sprintf("expired on %s", rec.Expires.Format("2006-01-02")), fmt.Sprintf("`/appreg secret %s %s` (calls may already be failing).", reg.Name, rec.Service))
 		} else {
 			add(true, label, fmt.Sprintf("expires %s (%d days)", rec.Expires.Format("2006-01-02"), days), "")

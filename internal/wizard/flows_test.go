@@ -261,3 +261,71 @@ func TestAttachAndList(t *testing.T) {
 	}
 	h.wait(fakes.Containing("private", "page 2 of 2"))
 }
+
+// TestRotationNeverRemovesWithoutConfirmation: a failure after the new
+// secret was delivered, then Retry, asks again rather than remove the old
+// secret.
+func TestRotationNeverRemovesWithoutConfirmation(t *testing.T) {
+	h := newHarness(t)
+	reg := h.onboard()
+	old := reg.SecretFor("sbc1").KeyID
+	if err := h.w.Act(h.ctx, appreg.Action{Caller: h.caller(requester), ActionID: ActionRotate, Value: RotateRef(reg.TenantID, reg.AppID, old)}); err != nil {
+		t.Fatal(err)
+	}
+	h.approveNext(2)
+	h.waitState(appreg.StateAwaitingConfirm)
+	// A sweep and a stray Retry while waiting for the confirmation.
+	h.w.Sweep(h.ctx)
+	h.clickAs(requester, ActionRetry, h.conversation().ID)
+	time.Sleep(50 * time.Millisecond)
+	if got := h.tenant.Secrets(reg.AppID); len(got) != 2 {
+		t.Fatalf("secrets = %v: the old one went without a confirmation", got)
+	}
+	if c := h.conversation(); c.State != appreg.StateAwaitingConfirm || c.Confirmed {
+		t.Fatalf("state %s, confirmed %v", c.State, c.Confirmed)
+	}
+}
+
+func TestCleanupPlanFailureOffersRetry(t *testing.T) {
+	h := newHarness(t)
+	h.onboard()
+	h.tenant.FailNext("SignInAppGrants", appreg.Errorf(appreg.KindUnavailable, "Microsoft Graph is not answering."))
+	h.command(requester, "cleanup Voice1")
+	h.approveNext(2)
+	defer func() {
+		if t.Failed() {
+			for _, s := range h.chat.Said() {
+				t.Log(s.Kind, s.Text())
+			}
+		}
+	}()
+	failed := h.wait(fakes.Containing("post", "Microsoft Graph is not answering"))
+	if len(failed.Message.Buttons) == 0 || failed.Message.Buttons[0].ActionID != ActionRetry {
+		t.Fatalf("no Retry: %+v", failed.Message)
+	}
+	h.w.Sweep(h.ctx) // waits for the click, does not repeat the failure
+	time.Sleep(30 * time.Millisecond)
+	if n := h.tenant.Calls("SignInAppGrants"); n != 2 { // onboarding report + the failed plan
+		t.Fatalf("SignInAppGrants called %d times", n)
+	}
+	h.click(requester, ActionRetry)
+	h.wait(fakes.Containing("post", "Nothing to clean up for *Voice1*"))
+}
+
+func TestSnoozeAndPagesNeedAnOperator(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Operators = []string{requester} })
+	for _, action := range []string{ActionSnooze, ActionListPage, ActionRotate} {
+		if err := h.w.Act(h.ctx, appreg.Action{Caller: h.caller("U_STRANGER"), ActionID: action, Value: "t/a/k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refusals := 0
+	for _, s := range h.chat.Said() {
+		if s.User == "U_STRANGER" && strings.Contains(s.Text(), "not one of this bot's operators") {
+			refusals++
+		}
+	}
+	if refusals != 3 {
+		t.Fatalf("%d refusals, want 3", refusals)
+	}
+}

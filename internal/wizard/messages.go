@@ -230,7 +230,7 @@ func msgStepFailed(c *appreg.Conversation, err error) appreg.Message {
 		done = append(done, "consented: "+strings.Join(c.Progress.Consented, ", "))
 	}
 	text := ":warning: " + appreg.ErrorMessage(err)
-	if len(done) > 0 {
+	if len(done) > 0 && c.Flow == appreg.FlowOnboard {
 		text += "\nDone so far: " + strings.Join(done, "; ") + ". Retry continues from there."
 	}
 	m := appreg.Message{Text: text}
@@ -331,7 +331,7 @@ func msgList(regs []appreg.Registration, tenant string, page int, now time.Time,
 			days := daysLeft(sec.Expires, now)
 			mark := ""
 			switch {
-			case days < 0:
+			case !sec.Expires.After(now):
 				mark = " :red_circle: *expired*"
 			case days <= 30:
 				mark = " :warning: expiring soon"

@@ -294,7 +294,7 @@ func (w *Wizard) run(id string, job func(ctx context.Context, c *appreg.Conversa
 
 // acquire takes a job's lease, waiting up to wait for another holder.
 func (w *Wizard) acquire(lease, owner string, wait time.Duration) bool {
-	deadline := w.now().Add(wait)
+	deadline := time.Now().Add(wait) // real time: it paces real polling
 	for {
 		ok, err := w.store.AcquireLease(w.ctx, lease, owner, w.cfg.LeaseTTL)
 		if ok {
@@ -304,7 +304,7 @@ func (w *Wizard) acquire(lease, owner string, wait time.Duration) bool {
 			w.log.Warn("lease not taken", "lease", lease, "err", err)
 			return false
 		}
-		if !w.now().Before(deadline) {
+		if !time.Now().Before(deadline) {
 			return false
 		}
 		select {
