@@ -303,6 +303,12 @@ type Store interface {
 	// what changed to its history. The first save of a registration holds
 	// its name for each of its services for good.
 	SaveRegistration(ctx context.Context, r Registration, change Change) error
+	// UpdateRegistration applies change to the stored registration
+	// atomically (concurrent updates retry on the fresh record) and appends
+	// what changed to its history. It returns the registration as stored.
+	// KindNotFound when there is no such record; apply's error is returned
+	// as it is and nothing is stored.
+	UpdateRegistration(ctx context.Context, tenantID, appID string, what Change, apply func(*Registration) error) (*Registration, error)
 	// Registrations lists the recorded registrations, of one tenant when
 	// tenant is not empty (matched against Tenant and TenantID).
 	Registrations(ctx context.Context, tenant string) ([]Registration, error)

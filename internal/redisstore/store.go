@@ -356,6 +356,71 @@ func (s *Store) SaveRegistration(ctx context.Context, r appreg.Registration, cha
 	return nil
 }
 
+// UpdateRegistration implements appreg.Store with optimistic locking:
+// WATCH the registry, read the record, apply, write in MULTI/EXEC; a
+// concurrent write makes EXEC fail and the update run again on the fresh
+// record. Name holds and history go after the transaction: they live in
+// other hash slots, and both are idempotent or append-only.
+func (s *Store) UpdateRegistration(ctx context.Context, tenantID, appID string, what appreg.Change, apply func(*appreg.Registration) error) (*appreg.Registration, error) {
+	field := registrationField(tenantID, appID)
+	var r appreg.Registration
+	txf := func(tx *redis.Tx) error {
+		data, err := tx.HGet(ctx, registrationsKey, field).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return appreg.Errorf(appreg.KindNotFound, "The bot has no record of that registration.")
+		}
+		if err != nil {
+			return unavailable(err)
+		}
+		r = appreg.Registration{}
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("decode registration %s: %w", field, err)
+		}
+		if err := apply(&r); err != nil {
+			return err
+		}
+		out, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encode registration: %w", err)
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, registrationsKey, field, out)
+			return nil
+		})
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.rdb.Watch(ctx, txf, registrationsKey)
+		if errors.Is(err, redis.TxFailedErr) && attempt < 20 {
+			continue
+		}
+		if errors.Is(err, redis.TxFailedErr) {
+			return nil, appreg.Errorf(appreg.KindConflict, "The registration's record is changing too often right now; try again.")
+		}
+		if err != nil {
+			var ae *appreg.Error
+			if errors.As(err, &ae) {
+				return nil, err
+			}
+			return nil, unavailable(err)
+		}
+		break
+	}
+	entry, err := json.Marshal(what)
+	if err != nil {
+		return nil, fmt.Errorf("encode change: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	for _, service := range r.Services {
+		pipe.Set(ctx, nameKey(service, r.Name), "registration:"+r.AppID, 0)
+	}
+	pipe.RPush(ctx, historyKey(tenantID, appID), entry)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, unavailable(err)
+	}
+	return &r, nil
+}
+
 // Registrations implements appreg.Store.
 func (s *Store) Registrations(ctx context.Context, tenant string) ([]appreg.Registration, error) {
 	all, err := s.rdb.HGetAll(ctx, registrationsKey).Result()

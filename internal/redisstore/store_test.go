@@ -274,3 +274,43 @@ func TestAuditLogIsAppendOnlyNewestFirst(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateRegistrationLosesNoConcurrentChange(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newTestStore(t)
+	r := appreg.Registration{TenantID: "tid", Name: "Voice1", AppID: "app", Services: []string{"sbc1"}}
+	if err := s.SaveRegistration(ctx, r, appreg.Change{What: "created"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			service := fmt.Sprintf("sbc%d", i+2)
+			_, err := s.UpdateRegistration(ctx, "tid", "app", appreg.Change{What: "attached " + service}, func(r *appreg.Registration) error {
+				r.Services = append(r.Services, service)
+				r.Secrets = append(r.Secrets, appreg.SecretRecord{KeyID: service, Service: service})
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	regs, _ := s.Registrations(ctx, "tid")
+	if len(regs) != 1 || len(regs[0].Services) != 11 || len(regs[0].Secrets) != 10 {
+		t.Fatalf("record = %+v", regs)
+	}
+	if h, _ := s.History(ctx, "tid", "app"); len(h) != 11 {
+		t.Fatalf("history has %d entries", len(h))
+	}
+	if _, err := s.UpdateRegistration(ctx, "tid", "nope", appreg.Change{}, func(*appreg.Registration) error { return nil }); appreg.ErrorKind(err) != appreg.KindNotFound {
+		t.Fatalf("unknown registration: %v", err)
+	}
+	refuse := appreg.Errorf(appreg.KindConflict, "no")
+	if _, err := s.UpdateRegistration(ctx, "tid", "app", appreg.Change{}, func(*appreg.Registration) error { return refuse }); err != refuse {
+		t.Fatalf("apply's error: %v", err)
+	}
+}

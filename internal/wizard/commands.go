@@ -251,14 +251,25 @@ func (w *Wizard) attach(ctx context.Context, caller appreg.Caller, args []string
 	if err != nil {
 		return w.errorReply(err)
 	}
+	already := appreg.Errorf(appreg.KindConflict, "Service *%s* is already attached to *%s*.", service, r.Name)
 	if r.HasService(service) {
-		return reply(appreg.Message{Text: fmt.Sprintf("Service *%s* is already attached to *%s*.", service, r.Name)})
+		return reply(appreg.Message{Text: already.Message})
 	}
 	if err := w.store.ReserveName(ctx, service, r.Name, "registration:"+r.AppID); err != nil {
 		return w.errorReply(err)
 	}
-	r.Services = append(r.Services, service)
-	if err := w.store.SaveRegistration(ctx, *r, appreg.Change{At: w.now().UTC(), By: caller.User.ID, What: "attached to service " + service}); err != nil {
+	r, err = w.store.UpdateRegistration(ctx, r.TenantID, r.AppID, appreg.Change{At: w.now().UTC(), By: caller.User.ID, What: "attached to service " + service},
+		func(r *appreg.Registration) error {
+			if r.HasService(service) {
+				return already
+			}
+			r.Services = append(r.Services, service)
+			return nil
+		})
+	if err == already {
+		return reply(appreg.Message{Text: already.Message})
+	}
+	if err != nil {
 		return w.errorReply(err)
 	}
 	w.log.Info("audit: service attached", "user", caller.User.ID, "app_id", r.AppID, "service", service)

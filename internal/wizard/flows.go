@@ -124,22 +124,23 @@ func (w *Wizard) newSecret(ctx context.Context, c *appreg.Conversation, sess app
 		return err
 	}
 	rec := w.secretRecord(c)
-	if reg.SecretFor(c.Service) == nil || c.Flow == appreg.FlowRotate {
-		if !slices.ContainsFunc(reg.Secrets, func(s appreg.SecretRecord) bool { return s.KeyID == rec.KeyID }) {
-			reg.Secrets = append(reg.Secrets, rec)
-		}
-		if !reg.HasService(c.Service) {
-			reg.Services = append(reg.Services, c.Service)
-		}
-		what := "secret added for " + c.Service
-		if c.Flow == appreg.FlowRotate {
-			what = "secret rotated for " + c.Service + ": new " + rec.KeyID
-		}
-		if err := w.store.SaveRegistration(ctx, *reg, appreg.Change{At: w.now().UTC(), By: c.Requester.User.ID, What: what}); err != nil {
-			return err
-		}
-		w.track(ctx, reg, rec)
+	what := "secret added for " + c.Service
+	if c.Flow == appreg.FlowRotate {
+		what = "secret rotated for " + c.Service + ": new " + rec.KeyID
 	}
+	reg, err := w.store.UpdateRegistration(ctx, reg.TenantID, reg.AppID, w.change(c, what), func(r *appreg.Registration) error {
+		if !slices.ContainsFunc(r.Secrets, func(s appreg.SecretRecord) bool { return s.KeyID == rec.KeyID }) {
+			r.Secrets = append(r.Secrets, rec)
+		}
+		if !r.HasService(c.Service) {
+			r.Services = append(r.Services, c.Service)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.track(ctx, reg, rec)
 	if c.Flow == appreg.FlowRotate {
 		if err := w.move(ctx, c, appreg.StateAwaitingConfirm, nil); err != nil {
 			return err
@@ -171,8 +172,11 @@ func (w *Wizard) removeOldSecret(ctx context.Context, c *appreg.Conversation) er
 	if err := sess.RemoveSecret(ctx, c.Progress.AppObjectID, c.OldKeyID); err != nil {
 		return err
 	}
-	reg.Secrets = slices.DeleteFunc(reg.Secrets, func(s appreg.SecretRecord) bool { return s.KeyID == c.OldKeyID })
-	if err := w.store.SaveRegistration(ctx, *reg, appreg.Change{At: w.now().UTC(), By: c.Requester.User.ID, What: "old secret " + c.OldKeyID + " removed"}); err != nil {
+	reg, err = w.store.UpdateRegistration(ctx, reg.TenantID, reg.AppID, w.change(c, "old secret "+c.OldKeyID+" removed"), func(r *appreg.Registration) error {
+		r.Secrets = slices.DeleteFunc(r.Secrets, func(s appreg.SecretRecord) bool { return s.KeyID == c.OldKeyID })
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	w.untrack(ctx, reg, c.OldKeyID)
@@ -260,8 +264,9 @@ func (w *Wizard) runCleanup(ctx context.Context, c *appreg.Conversation, sess ap
 			}
 		}
 	}
-	if err := w.store.SaveRegistration(ctx, *reg, appreg.Change{At: w.now().UTC(), By: c.Requester.User.ID,
-		What: fmt.Sprintf("cleanup: %d removed, %d already gone", len(plan.Done), len(plan.AlreadyGone))}); err != nil {
+	if _, err := w.store.UpdateRegistration(ctx, reg.TenantID, reg.AppID,
+		w.change(c, fmt.Sprintf("cleanup: %d removed, %d already gone", len(plan.Done), len(plan.AlreadyGone))),
+		func(*appreg.Registration) error { return nil }); err != nil {
 		return err
 	}
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
@@ -313,42 +318,49 @@ func (w *Wizard) check(ctx context.Context, c *appreg.Conversation, sess appreg.
 		add(false, p.Name, "not in the profile: not required", fmt.Sprintf("`/appreg cleanup %s`", reg.Name))
 	}
 
+	// Reconcile the record's secrets with the tenant's, on the fresh record.
 	inTenant := map[string]appreg.Secret{}
 	for _, s := range st.Secrets {
 		inTenant[s.KeyID] = s
 	}
-	changed := false
-	kept := reg.Secrets[:0]
+	var gone, adopted []appreg.SecretRecord
+	reg, err = w.store.UpdateRegistration(ctx, reg.TenantID, reg.AppID, w.change(c, "check: secrets reconciled with the tenant"), func(r *appreg.Registration) error {
+		gone, adopted = nil, nil
+		kept := r.Secrets[:0]
+		for _, rec := range r.Secrets {
+			if _, ok := inTenant[rec.KeyID]; ok {
+				kept = append(kept, rec)
+			} else {
+				gone = append(gone, rec)
+			}
+		}
+		r.Secrets = kept
+		for _, s := range st.Secrets {
+			if !slices.ContainsFunc(r.Secrets, func(rec appreg.SecretRecord) bool { return rec.KeyID == s.KeyID }) {
+				rec := appreg.SecretRecord{KeyID: s.KeyID, Name: s.Name, Expires: s.Expires, Adopted: true, CreatedAt: now.UTC()}
+				r.Secrets = append(r.Secrets, rec)
+				adopted = append(adopted, rec)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, rec := range gone {
+		add(false, "Secret "+secretLabel(rec), "removed in the tenant", fmt.Sprintf("`/appreg secret %s %s` for a new one.", reg.Name, rec.Service))
+		w.untrack(ctx, reg, rec.KeyID)
+	}
 	for _, rec := range reg.Secrets {
-		label := "Secret " + secretLabel(rec)
-		if _, ok := inTenant[rec.KeyID]; !ok {
-			add(false, label, "removed in the tenant", fmt.Sprintf("`/appreg secret %s %s` for a new one.", reg.Name, rec.Service))
-			w.untrack(ctx, reg, rec.KeyID)
-			changed = true
+		if slices.Contains(adopted, rec) {
+			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("created outside the bot, expires %s: adopted, reminders scheduled", rec.Expires.Format("2006-01-02")), "")
+			w.track(ctx, reg, rec)
 			continue
 		}
-		kept = append(kept, rec)
-		days := daysLeft(rec.Expires, now)
 		if !rec.Expires.After(now) {
-			add(false, label, fmt.Sprintf("expired on %s", rec.Expires.Format("2006-01-02")), fmt.Sprintf("`/appreg secret %s %s` (calls may already be failing).", reg.Name, rec.Service))
+			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("expired on %s", rec.Expires.Format("2006-01-02")), fmt.Sprintf("`/appreg secret %s %s` (calls may already be failing).", reg.Name, rec.Service))
 		} else {
-			add(true, label, fmt.Sprintf("expires %s (%d days)", rec.Expires.Format("2006-01-02"), days), "")
-		}
-	}
-	reg.Secrets = kept
-	for _, s := range st.Secrets {
-		if slices.ContainsFunc(reg.Secrets, func(r appreg.SecretRecord) bool { return r.KeyID == s.KeyID }) {
-			continue
-		}
-		rec := appreg.SecretRecord{KeyID: s.KeyID, Name: s.Name, Expires: s.Expires, Adopted: true, CreatedAt: now.UTC()}
-		reg.Secrets = append(reg.Secrets, rec)
-		w.track(ctx, reg, rec)
-		changed = true
-		add(false, "Secret "+secretLabel(rec), fmt.Sprintf("created outside the bot, expires %s: adopted, reminders scheduled", s.Expires.Format("2006-01-02")), "")
-	}
-	if changed {
-		if err := w.store.SaveRegistration(ctx, *reg, appreg.Change{At: now.UTC(), By: c.Requester.User.ID, What: "check: secrets reconciled with the tenant"}); err != nil {
-			return err
+			add(true, "Secret "+secretLabel(rec), fmt.Sprintf("expires %s (%d days)", rec.Expires.Format("2006-01-02"), daysLeft(rec.Expires, now)), "")
 		}
 	}
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
@@ -366,4 +378,9 @@ func secretLabel(r appreg.SecretRecord) string {
 		return "“" + r.Name + "”"
 	}
 	return r.KeyID
+}
+
+// change is a history entry by the conversation's requester.
+func (w *Wizard) change(c *appreg.Conversation, what string) appreg.Change {
+	return appreg.Change{At: w.now().UTC(), By: c.Requester.User.ID, What: what}
 }
