@@ -25,7 +25,7 @@ func (w *Wizard) start(ctx context.Context, c *appreg.Conversation) error {
 	if c.Status.TS == "" {
 		ref, err := w.chat.Post(ctx, appreg.Place{Channel: c.Requester.Channel}, statusMessage(c, w.cfg.Location))
 		if err != nil {
-			return err
+			return w.cannotPost(ctx, c, err, reasonCannotPost)
 		}
 		c.Status = ref
 		if err := w.save(ctx, c); err != nil {

@@ -493,12 +493,14 @@ func validationFailedNote(checks []appreg.CredentialCheck, attempts int) string 
 
 // Reasons: why a conversation paused, failed or was cancelled.
 const (
-	reasonEntraUnreachable  = "I could not reach Entra ID to get a sign-in code. Try a new code in a minute."
-	reasonCodeNotDelivered  = "I could not show you the sign-in code. Ask for a new one."
-	reasonDeclined          = "The customer admin declined the sign-in. Ask for a new code when they are ready."
-	reasonCodeExpired       = "The sign-in code expired before the admin signed in."
-	reasonSessionLost       = "I need the customer admin to sign in again to go on (the bot restarted, and the admin's session was not kept). Nothing was lost: the creation continues where it stopped."
-	reasonSignInInterrupted = "The bot restarted while waiting for the sign-in, so the code shown earlier no longer works here."
+	reasonEntraUnreachable    = "I could not reach Entra ID to get a sign-in code. Try a new code in a minute."
+	reasonCodeNotDelivered    = "I could not show you the sign-in code. Ask for a new one."
+	reasonDeclined            = "The customer admin declined the sign-in. Ask for a new code when they are ready."
+	reasonCodeExpired         = "The sign-in code expired before the admin signed in."
+	reasonSessionLost         = "I need the customer admin to sign in again to go on (the bot restarted, and the admin's session was not kept). Nothing was lost: the creation continues where it stopped."
+	reasonSignInInterrupted   = "The bot restarted while waiting for the sign-in, so the code shown earlier no longer works here."
+	reasonCannotPost          = "I cannot post in that channel, so I could not open the thread. Invite me with `/invite @appreg-bot` (or use a channel I am in), then run the command again. Nothing was done."
+	reasonCannotPostApprovals = "I cannot post in the approvals channel set in `BOT_APPROVALS_CHANNEL`, so the request could not be posted. Ask the people who run the bot to invite me there. Nothing was changed."
 )
 
 func reasonConditionalAccess(detail string) string {

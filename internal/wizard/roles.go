@@ -110,7 +110,7 @@ func (w *Wizard) requestApproval(ctx context.Context, c *appreg.Conversation) er
 	}
 	ref, err := w.chat.Post(ctx, appreg.Place{Channel: w.cfg.ApprovalsChannel}, statusMessage(c, w.cfg.Location))
 	if err != nil {
-		return err
+		return w.cannotPost(ctx, c, err, reasonCannotPostApprovals)
 	}
 	c.Status = ref
 	return w.save(ctx, c)

@@ -414,6 +414,24 @@ func (w *Wizard) tell(ctx context.Context, c *appreg.Conversation, msg appreg.Me
 	return w.chat.PostPrivate(ctx, c.Thread(), signer(c).User.ID, msg)
 }
 
+// cannotPost handles a thread that cannot be opened: when the bot may not
+// post there (not a member, archived, unknown channel) the conversation
+// fails and the requester hears why in a direct message; other errors are
+// returned, and the sweep tries again.
+func (w *Wizard) cannotPost(ctx context.Context, c *appreg.Conversation, err error, reason string) error {
+	if k := appreg.ErrorKind(err); k != appreg.KindForbidden && k != appreg.KindNotFound {
+		return err
+	}
+	w.log.Warn("thread not opened", "conversation", c.ID, "channel", c.Requester.Channel, "err", err)
+	if merr := w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) { c.Reason = reason }); merr != nil {
+		return merr
+	}
+	if _, derr := w.chat.Post(ctx, appreg.Place{Channel: c.Requester.User.ID}, appreg.Message{Text: ":warning: " + reason}); derr != nil {
+		w.log.Warn("requester not told", "conversation", c.ID, "err", derr)
+	}
+	return nil
+}
+
 // authorized reports whether the caller may use the bot.
 func (w *Wizard) authorized(ctx context.Context, caller appreg.Caller) (bool, error) {
 	if len(w.cfg.Operators) == 0 || caller.Platform == "console" {

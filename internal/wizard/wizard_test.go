@@ -605,3 +605,19 @@ func TestSweepDuringJobStartsNothingTwice(t *testing.T) {
 		t.Fatalf("state = %s (%s)", c.State, c.Reason)
 	}
 }
+
+// TestChannelTheBotCannotPostIn: the thread cannot be opened; the requester
+// learns why by direct message instead of waiting for nothing.
+func TestChannelTheBotCannotPostIn(t *testing.T) {
+	h := newHarness(t)
+	h.chat.FailNext("post", appreg.Errorf(appreg.KindForbidden, "The bot may not post in that channel."))
+	h.command(requester, "new contoso.com")
+	c := h.waitState(appreg.StateFailed)
+	if !strings.Contains(c.Reason, "cannot post in that channel") {
+		t.Fatalf("reason = %q", c.Reason)
+	}
+	h.wait(func(s fakes.Said) bool { return s.Place.Channel == requester && strings.Contains(s.Text(), "/invite") })
+	if n := h.tenant.Calls("BeginSignIn"); n != 0 {
+		t.Fatalf("%d sign-ins begun", n)
+	}
+}
