@@ -56,6 +56,19 @@ func (b *fakeBot) calls() int {
 	return len(b.commands) + len(b.actions) + len(b.submission)
 }
 
+// waitCalls waits until the bot has had n calls: clicks are delivered
+// after their acknowledgement.
+func (b *fakeBot) waitCalls(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for b.calls() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls, want %d", b.calls(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 var _ appreg.Bot = (*fakeBot)(nil)
 
 // testNow is the handler's clock in these tests.
@@ -235,6 +248,7 @@ func TestBlockActionsDeliverAction(t *testing.T) {
 		DeliveryID: "trig-2new_code",
 		Message:    appreg.MessageRef{Channel: "C1", TS: "1700000000.000100"},
 	}
+	bot.waitCalls(t, 1)
 	if len(bot.actions) != 1 || bot.actions[0] != want {
 		t.Errorf("actions = %+v, want %+v", bot.actions, want)
 	}

@@ -81,13 +81,24 @@ func (in Inbound) interaction(ctx context.Context, ic slack.InteractionCallback,
 	var payload any
 	switch ic.Type {
 	case slack.InteractionTypeBlockActions:
-		in.act(ctx, ic)
+		// A click is acknowledged at once; what it starts may post to Slack
+		// (an update, a thread reply), which must not hold up the 3-second
+		// acknowledgement. Forms opened in answer still use the trigger
+		// within its lifetime.
+		go func() {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actTimeout)
+			defer cancel()
+			in.act(actx, ic)
+		}()
 	case slack.InteractionTypeViewSubmission:
 		payload = in.submit(ctx, ic)
 	}
 	in.acked(ctx, EndpointInteractivity, start, "user", ic.User.ID, "type", string(ic.Type))
 	return payload
 }
+
+// actTimeout bounds the work of one click after its acknowledgement.
+const actTimeout = 30 * time.Second
 
 func (in Inbound) act(ctx context.Context, ic slack.InteractionCallback) {
 	ref := appreg.MessageRef{

@@ -67,6 +67,8 @@ func TestSocketEventsAckLikeHTTP(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			sockBot.waitCalls(t, 1)
+			httpBot.waitCalls(t, 1)
 			if !bytes.Equal(sockJSON, bytes.TrimSpace(w.Body.Bytes())) {
 				t.Errorf("socket ack %s, HTTP body %s", sockJSON, w.Body)
 			}
