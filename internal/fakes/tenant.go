@@ -41,6 +41,7 @@ type Tenant struct {
 	Now           func() time.Time
 
 	failures map[string][]error
+	hooks    map[string]func()
 	pending  []*signIn
 	apps     map[string]*app // by object id
 	byKey    map[string]string
@@ -83,10 +84,27 @@ func (t *Tenant) FailNext(op string, errs ...error) {
 	t.failures[op] = append(t.failures[op], errs...)
 }
 
-func (t *Tenant) call(op string) error {
+// Hook makes every call of op run fn first, outside the fake's lock: a test
+// can hold a call in flight.
+func (t *Tenant) Hook(op string, fn func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.hooks == nil {
+		t.hooks = map[string]func(){}
+	}
+	t.hooks[op] = fn
+}
+
+func (t *Tenant) call(op string) error {
+	t.mu.Lock()
+	hook := t.hooks[op]
 	t.calls[op]++
+	t.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if errs := t.failures[op]; len(errs) > 0 {
 		t.failures[op] = errs[1:]
 		return errs[0]

@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -35,10 +36,11 @@ func (w *Wizard) create(ctx context.Context, c *appreg.Conversation, sess appreg
 			return err
 		}
 		p.AppObjectID, p.AppID = app.ObjectID, app.AppID
-		if err := w.save(ctx, c); err != nil {
+		if err := w.recordStep(ctx, c, sess); err != nil {
 			return err
 		}
-		w.log.Info("audit: application created", "conversation", c.ID, "app_id", app.AppID, "tenant_id", c.Identity.TenantID)
+		w.audit(ctx, appreg.AuditRecord{Actor: c.Requester.User.ID, Action: "registration.create", Tenant: c.Tenant, Target: c.Name,
+			Detail: fmt.Sprintf("application id %s in tenant %s, signed by %s", app.AppID, c.Identity.TenantID, c.Identity.Account)})
 	}
 
 	if p.ServicePrincipal == "" {
@@ -47,7 +49,7 @@ func (w *Wizard) create(ctx context.Context, c *appreg.Conversation, sess appreg
 			return err
 		}
 		p.ServicePrincipal = sp
-		if err := w.save(ctx, c); err != nil {
+		if err := w.recordStep(ctx, c, sess); err != nil {
 			return err
 		}
 	}
@@ -66,7 +68,7 @@ func (w *Wizard) create(ctx context.Context, c *appreg.Conversation, sess appreg
 		default:
 			return err
 		}
-		if err := w.save(ctx, c); err != nil {
+		if err := w.recordStep(ctx, c, sess); err != nil {
 			return err
 		}
 	}
@@ -144,7 +146,7 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 	if secret.Capped {
 		p.LifetimeNote = lifetimeCappedNote(w.cfg.SecretLifetime, secret.Expires.Sub(w.now()))
 	}
-	if err := w.save(ctx, c); err != nil {
+	if err := w.recordStep(ctx, c, sess); err != nil {
 		return appreg.Secret{}, err
 	}
 	if err := w.tell(ctx, c, msgSecret(c, secret, w.now())); err != nil {
@@ -160,7 +162,8 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 	if err := w.save(ctx, c); err != nil {
 		return appreg.Secret{}, err
 	}
-	w.log.Info("audit: client secret created and delivered", "conversation", c.ID, "app_id", p.AppID, "key_id", secret.KeyID, "expires", secret.Expires)
+	w.audit(ctx, appreg.AuditRecord{Actor: c.Requester.User.ID, Action: "secret.create", Tenant: c.Tenant, Target: c.Name,
+		Detail: fmt.Sprintf("service %s, key %s, expires %s, delivered privately to the requester", c.Service, secret.KeyID, secret.Expires.Format("2006-01-02"))})
 	return secret, nil
 }
 
@@ -226,4 +229,29 @@ func (w *Wizard) untrack(ctx context.Context, r *appreg.Registration, keyID stri
 	if err := w.reminders.Untrack(ctx, r.TenantID, r.AppID, keyID); err != nil {
 		w.log.Warn("expiry reminders not dropped", "app_id", r.AppID, "key_id", keyID, "err", err)
 	}
+}
+
+// recordStep saves a creation step done in the tenant. When the save loses
+// to a cancel that came while the step ran, the step's result would go
+// unrecorded: an undelivered secret is removed, nobody having its text, and
+// a registration made just before the cancel is reported in the thread.
+func (w *Wizard) recordStep(ctx context.Context, c *appreg.Conversation, sess appreg.Session) error {
+	err := w.save(ctx, c)
+	if appreg.ErrorKind(err) != appreg.KindConflict {
+		return err
+	}
+	cur, lerr := w.store.Conversation(ctx, c.ID)
+	if lerr != nil || cur.State != appreg.StateCancelled {
+		return err
+	}
+	p := c.Progress
+	if p.SecretKeyID != "" && !p.SecretDelivered {
+		if rerr := sess.RemoveSecret(ctx, p.AppObjectID, p.SecretKeyID); rerr != nil {
+			w.log.Warn("undelivered secret not removed after a cancel", "conversation", c.ID, "key_id", p.SecretKeyID, "err", rerr)
+		}
+	}
+	if p.AppID != "" && cur.Progress.AppID == "" {
+		w.post(ctx, cur, msgLateCancel(c))
+	}
+	return err
 }

@@ -180,6 +180,8 @@ func (w *Wizard) removeOldSecret(ctx context.Context, c *appreg.Conversation) er
 		return err
 	}
 	w.untrack(ctx, reg, c.OldKeyID)
+	w.audit(ctx, appreg.AuditRecord{Actor: c.Requester.User.ID, Action: "secret.remove", Tenant: c.Tenant, Target: c.Name,
+		Detail: fmt.Sprintf("old secret %s of service %s, after the rotation was confirmed", c.OldKeyID, c.Service)})
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
 		return err
 	}
@@ -269,6 +271,8 @@ func (w *Wizard) runCleanup(ctx context.Context, c *appreg.Conversation, sess ap
 		func(*appreg.Registration) error { return nil }); err != nil {
 		return err
 	}
+	w.audit(ctx, appreg.AuditRecord{Actor: c.Requester.User.ID, Action: "cleanup", Tenant: c.Tenant, Target: c.Name,
+		Detail: fmt.Sprintf("removed %s; already gone %s", strings.Join(plan.Done, ", "), strings.Join(plan.AlreadyGone, ", "))})
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
 		return err
 	}

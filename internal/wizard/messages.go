@@ -590,3 +590,7 @@ func msgUpcoming(next []Upcoming, now time.Time, loc *time.Location) appreg.Mess
 	}
 	return appreg.Message{Text: b.String()}
 }
+
+func msgLateCancel(c *appreg.Conversation) appreg.Message {
+	return appreg.Message{Text: fmt.Sprintf(":warning: Correction: the cancel came while the registration was being created. *%s* (application id `%s`) exists in the tenant and is left in place; a tenant admin can delete it under App registrations if it is not wanted.", c.Name, c.Progress.AppID)}
+}

@@ -621,3 +621,25 @@ func TestChannelTheBotCannotPostIn(t *testing.T) {
 		t.Fatalf("%d sign-ins begun", n)
 	}
 }
+
+// TestCancelWhileCreatingIsReportedHonestly: a cancel that lands while the
+// application is being created gets a correction in the thread.
+func TestCancelWhileCreatingIsReportedHonestly(t *testing.T) {
+	h := newHarness(t)
+	h.signIn()
+	h.waitState(appreg.StateAwaitingName)
+	block := make(chan struct{})
+	h.tenant.Hook("CreateApplication", func() { <-block })
+	h.submitName("Voice1")
+	for h.tenant.Calls("CreateApplication") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if r := h.command(requester, "cancel"); !strings.Contains(r.Text, "Cancelled") {
+		t.Fatalf("cancel: %q", r.Text)
+	}
+	close(block)
+	h.wait(fakes.Containing("post", "Correction: the cancel came while the registration was being created"))
+	if c := h.conversation(); c.State != appreg.StateCancelled {
+		t.Fatalf("state = %s", c.State)
+	}
+}
