@@ -195,13 +195,19 @@ func (s *Store) LiveConversations(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	live := ids[:0]
-	for _, id := range ids {
-		n, err := s.rdb.Exists(ctx, convKey(id)).Result()
-		if err != nil {
+	pipe := s.rdb.Pipeline()
+	exists := make([]*redis.IntCmd, len(ids))
+	for i, id := range ids {
+		exists[i] = pipe.Exists(ctx, convKey(id))
+	}
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, unavailable(err)
 		}
-		if n == 0 {
+	}
+	live := ids[:0]
+	for i, id := range ids {
+		if exists[i].Val() == 0 {
 			s.rdb.ZRem(ctx, liveKey, id)
 			continue
 		}
@@ -350,6 +356,7 @@ func (s *Store) SaveRegistration(ctx context.Context, r appreg.Registration, cha
 		pipe.Set(ctx, nameKey(service, r.Name), "registration:"+r.AppID, 0)
 	}
 	pipe.RPush(ctx, historyKey(r.TenantID, r.AppID), entry)
+	pipe.LTrim(ctx, historyKey(r.TenantID, r.AppID), -historyRetention, -1)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return unavailable(err)
 	}
@@ -415,6 +422,7 @@ func (s *Store) UpdateRegistration(ctx context.Context, tenantID, appID string, 
 		pipe.Set(ctx, nameKey(service, r.Name), "registration:"+r.AppID, 0)
 	}
 	pipe.RPush(ctx, historyKey(tenantID, appID), entry)
+	pipe.LTrim(ctx, historyKey(tenantID, appID), -historyRetention, -1)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, unavailable(err)
 	}
@@ -465,7 +473,14 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-const auditKey = "bot:audit"
+const (
+	auditKey = "bot:audit"
+	// auditRetention is how many records the audit stream keeps (about):
+	// the oldest go first.
+	auditRetention = 1_000_000
+	// historyRetention is how many changes a registration's history keeps.
+	historyRetention = 1000
+)
 
 // Audit implements appreg.Store: XADD to a stream, append-only.
 func (s *Store) Audit(ctx context.Context, r appreg.AuditRecord) error {
@@ -473,7 +488,7 @@ func (s *Store) Audit(ctx context.Context, r appreg.AuditRecord) error {
 	if err != nil {
 		return fmt.Errorf("encode audit record: %w", err)
 	}
-	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: auditKey, Values: map[string]any{"r": data}}).Err(); err != nil {
+	if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: auditKey, MaxLen: auditRetention, Approx: true, Values: map[string]any{"r": data}}).Err(); err != nil {
 		return unavailable(err)
 	}
 	return nil
