@@ -247,3 +247,26 @@ func TestExpiryReminderAndRotationEndToEnd(t *testing.T) {
 		t.Fatalf("reminders after rotation: %s", list)
 	}
 }
+
+// TestApprovalNoticedWithinOnePollInterval measures the time from the
+// admin's approval to the bot's "connected" message: MSAL polls the token
+// endpoint at the interval Entra gives (5 s here), so it must be at most
+// one interval, plus the work of posting.
+func TestApprovalNoticedWithinOnePollInterval(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a poll interval")
+	}
+	e := newEnv(t)
+	m := e.start(nil)
+	e.command(m, "U1", "new contoso.onmicrosoft.com")
+	e.waitCall("chat.postEphemeral", "Sign-in code")
+	time.Sleep(1200 * time.Millisecond) // approve somewhere inside a poll interval
+	approved := time.Now()
+	e.approveSignIn()
+	connected := e.waitCall("chat.postMessage", "Connected to the tenant")
+	d := connected.At.Sub(approved)
+	t.Logf("approval noticed after %s (poll interval 5s)", d.Round(time.Millisecond))
+	if d > 5*time.Second+500*time.Millisecond {
+		t.Fatalf("approval noticed after %s, more than one poll interval", d)
+	}
+}
