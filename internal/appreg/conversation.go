@@ -187,9 +187,15 @@ type Progress struct {
 	SecretKeyID      string    `json:"secret_key_id,omitempty"`
 	SecretExpires    time.Time `json:"secret_expires,omitzero"`
 	SecretDelivered  bool      `json:"secret_delivered,omitempty"`
-	LifetimeNote     string    `json:"lifetime_note,omitempty"`
-	Validated        bool      `json:"validated,omitempty"`
-	ValidationNote   string    `json:"validation_note,omitempty"`
+	// AppAttempted is recorded before the application is created: a resume
+	// then knows that an application of that name may be its own.
+	AppAttempted bool `json:"app_attempted,omitempty"`
+	// SecretAttempted is recorded before a secret is added: a resume after a
+	// crash in AddSecret looks for a secret it made but never recorded.
+	SecretAttempted bool   `json:"secret_attempted,omitempty"`
+	LifetimeNote    string `json:"lifetime_note,omitempty"`
+	Validated       bool   `json:"validated,omitempty"`
+	ValidationNote  string `json:"validation_note,omitempty"`
 }
 
 // Conversation is one onboarding wizard: the state of one thread. It is

@@ -22,14 +22,23 @@ func (w *Wizard) create(ctx context.Context, c *appreg.Conversation, sess appreg
 	p := &c.Progress
 
 	if p.AppObjectID == "" {
-		existing, err := sess.FindApplication(ctx, c.Name)
-		if err != nil {
-			return err
-		}
-		if existing != nil {
-			_ = w.store.ReleaseName(ctx, c.Service, c.Name, c.ID)
-			taken := c.Name
-			return w.askName(ctx, c, reasonNameTakenInTenant(taken, c.Identity))
+		// After a crash inside CreateApplication an application of that name
+		// may be this conversation's own; creating again with the same key
+		// returns it rather than make a second one.
+		if !p.AppAttempted {
+			existing, err := sess.FindApplication(ctx, c.Name)
+			if err != nil {
+				return err
+			}
+			if existing != nil {
+				_ = w.store.ReleaseName(ctx, c.Service, c.Name, c.ID)
+				taken := c.Name
+				return w.askName(ctx, c, reasonNameTakenInTenant(taken, c.Identity))
+			}
+			p.AppAttempted = true
+			if err := w.save(ctx, c); err != nil {
+				return err
+			}
 		}
 		app, err := sess.CreateApplication(ctx, "appreg-"+c.ID, c.Name, w.cfg.Permissions)
 		if err != nil {
@@ -137,7 +146,19 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 			return appreg.Secret{}, err
 		}
 	}
-	secret, err := sess.AddSecret(ctx, p.AppObjectID, c.Service, w.cfg.SecretLifetime)
+	name := secretName(c)
+	if p.SecretAttempted {
+		// A crash may have left a secret that nobody has: remove it.
+		if err := w.removeStraySecrets(ctx, c, sess, name); err != nil {
+			return appreg.Secret{}, err
+		}
+	} else {
+		p.SecretAttempted = true
+		if err := w.save(ctx, c); err != nil {
+			return appreg.Secret{}, err
+		}
+	}
+	secret, err := sess.AddSecret(ctx, p.AppObjectID, name, w.cfg.SecretLifetime)
 	if err != nil {
 		return appreg.Secret{}, err
 	}
@@ -254,4 +275,29 @@ func (w *Wizard) recordStep(ctx context.Context, c *appreg.Conversation, sess ap
 		w.post(ctx, cur, msgLateCancel(c))
 	}
 	return err
+}
+
+// secretName is the description of a secret the conversation adds: the
+// service, and a mark of the conversation so that a resume can tell a secret
+// it made but never recorded.
+func secretName(c *appreg.Conversation) string {
+	return c.Service + " (appreg " + c.ID[:min(8, len(c.ID))] + ")"
+}
+
+// removeStraySecrets removes the secrets this conversation added but never
+// recorded (the bot stopped inside AddSecret): valid credentials nobody holds.
+func (w *Wizard) removeStraySecrets(ctx context.Context, c *appreg.Conversation, sess appreg.Session, name string) error {
+	st, err := sess.Inspect(ctx, c.Progress.AppID)
+	if err != nil || st == nil {
+		return err
+	}
+	for _, s := range st.Secrets {
+		if s.Name == name && s.KeyID != c.Progress.SecretKeyID {
+			if err := sess.RemoveSecret(ctx, st.ObjectID, s.KeyID); err != nil {
+				return err
+			}
+			w.log.Info("stray secret removed after a crash", "conversation", c.ID, "key_id", s.KeyID)
+		}
+	}
+	return nil
 }

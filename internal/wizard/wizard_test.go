@@ -3,6 +3,7 @@ package wizard
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -641,5 +642,53 @@ func TestCancelWhileCreatingIsReportedHonestly(t *testing.T) {
 	h.wait(fakes.Containing("post", "Correction: the cancel came while the registration was being created"))
 	if c := h.conversation(); c.State != appreg.StateCancelled {
 		t.Fatalf("state = %s", c.State)
+	}
+}
+
+// TestCrashBetweenCreationStepsResumes kills the replica in the middle of
+// each creation step in turn; another replica's sweep resumes the creation,
+// and the tenant ends with one registration, its consents and one secret
+// delivered once.
+func TestCrashBetweenCreationStepsResumes(t *testing.T) {
+	steps := []string{"FindApplication", "CreateApplication", "EnsureServicePrincipal", "GrantConsent", "AddSecret", "SignInAppGrants"}
+	for _, done := range []bool{false, true} {
+		for _, step := range steps {
+			// done: the tenant did the step, the replica died before it
+			// recorded it; otherwise the replica died before the step took
+			// effect.
+			t.Run(fmt.Sprintf("%s/done=%v", step, done), func(t *testing.T) {
+				h := newHarness(t, func(c *Config) { c.StateKey = bytes.Repeat([]byte{9}, 32) })
+				h.signIn()
+				h.waitState(appreg.StateAwaitingName)
+				dying := h.w
+				crashed := make(chan struct{})
+				h.tenant.Hook(step, func() {
+					select {
+					case <-crashed:
+						return // the new replica's call
+					default:
+					}
+					close(crashed)
+					go dying.Close() // the replica dies while the step runs
+					time.Sleep(20 * time.Millisecond)
+				})
+				if !done {
+					h.tenant.FailNext(step, context.Canceled)
+				}
+				h.submitName("Voice1")
+				<-crashed
+				dying.Close()
+				time.Sleep(h.cfg.LeaseTTL + 50*time.Millisecond) // its lease runs out
+				h.w = h.newWizard()
+				h.w.Sweep(h.ctx)
+				c := h.waitState(appreg.StateDone)
+				apps := h.tenant.Applications()
+				secrets := h.tenant.Secrets(c.Progress.AppID)
+				if len(apps) != 1 || len(secrets) != 1 || secrets[0] != c.Progress.SecretKeyID || len(h.tenant.Consented(c.Progress.AppID)) != 2 {
+					t.Fatalf("tenant: %d apps, secrets %v (recorded %s), consents %v", len(apps), secrets, c.Progress.SecretKeyID, h.tenant.Consented(c.Progress.AppID))
+				}
+				assertSecretOnlyPrivate(t, h)
+			})
+		}
 	}
 }
