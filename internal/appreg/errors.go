@@ -19,6 +19,10 @@ const (
 	KindInternal    Kind = "internal"    // a bug or an unexpected answer
 )
 
+// ErrDuplicateDelivery is returned for a request whose delivery was handled
+// already: a platform's retry. It is no failure; the caller answers nothing.
+var ErrDuplicateDelivery = errors.New("delivery handled already")
+
 // Error is an error with a kind and a message that is safe to show in chat.
 // Message never contains a secret, a token or a raw upstream error; Err holds
 // the detail for the log.

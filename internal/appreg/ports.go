@@ -256,10 +256,12 @@ type Principal struct {
 type Store interface {
 	// CreateConversation stores a new conversation at version 1 and makes
 	// it its requester's active conversation in the requester's channel, in
-	// two round trips at most: it is on the acknowledgement path. When the
-	// requester already has an active conversation there, it stores nothing
-	// and returns that conversation's id. KindConflict if the id exists.
-	CreateConversation(ctx context.Context, c *Conversation) (active string, err error)
+	// one round trip: it is on the acknowledgement path. When the requester
+	// already has an active conversation there, it stores nothing and
+	// returns that conversation's id. delivery, when not empty, is the
+	// delivery's idempotency key: a repeated one stores nothing and returns
+	// ErrDuplicateDelivery. KindConflict if the id exists.
+	CreateConversation(ctx context.Context, c *Conversation, delivery string) (active string, err error)
 	// Conversation returns a stored conversation; KindNotFound when there is
 	// none (never was, or expired after the idle time).
 	Conversation(ctx context.Context, id string) (*Conversation, error)

@@ -53,8 +53,13 @@ const (
 )
 
 func activeKey(channel, user string) string { return "bot:active:" + channel + ":" + user }
-func seenKey(key string) string             { return "bot:seen:" + key }
-func leaseKey(name string) string           { return "bot:lease:" + name }
+
+// deliveryTTL is how long a delivery's idempotency key is kept: longer than
+// any platform retries.
+const deliveryTTL = 10 * time.Minute
+
+func seenKey(key string) string   { return "bot:seen:" + key }
+func leaseKey(name string) string { return "bot:lease:" + name }
 func nameKey(service, name string) string {
 	return "bot:name:" + strings.ToLower(service) + ":" + appreg.NameKey(name)
 }
@@ -100,44 +105,58 @@ func unavailable(err error) error {
 	return appreg.Wrap(appreg.KindUnavailable, err, "The bot's storage is temporarily unavailable. Please try again in a minute.")
 }
 
-// CreateConversation implements appreg.Store: one GET of the active key,
-// then one pipeline that creates the conversation (a script on its own key),
-// indexes it as live and claims the active key (SET NX).
-func (s *Store) CreateConversation(ctx context.Context, c *appreg.Conversation) (string, error) {
+// CreateConversation implements appreg.Store in one pipeline: claim the
+// delivery key (SET NX EX), claim the requester's active slot (SET NX),
+// create the conversation (a script on its own key) and index it as live.
+// Keys of different hash slots are never in one script, so it works on a
+// Cluster. In the rare cases where a claim fails, what the pipeline did is
+// undone.
+func (s *Store) CreateConversation(ctx context.Context, c *appreg.Conversation, delivery string) (string, error) {
 	active := activeKey(c.Requester.Channel, c.Requester.User.ID)
-	cur, err := s.rdb.Get(ctx, active).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", unavailable(err)
-	}
-	if cur != "" {
-		return cur, nil
-	}
 	c.Version = 1
 	data, err := json.Marshal(c)
 	if err != nil {
 		return "", fmt.Errorf("encode conversation: %w", err)
 	}
 	pipe := s.rdb.Pipeline()
+	var first *redis.BoolCmd
+	if delivery != "" {
+		first = pipe.SetNX(ctx, seenKey(delivery), 1, deliveryTTL)
+	}
+	claimed := pipe.SetNX(ctx, active, c.ID, s.idle)
 	created := createScript.Eval(ctx, pipe, []string{convKey(c.ID)}, data, s.idle.Milliseconds())
 	pipe.ZAdd(ctx, liveKey, redis.Z{Score: float64(s.now().Unix()), Member: c.ID})
-	claimed := pipe.SetNX(ctx, active, c.ID, s.idle)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return "", unavailable(err)
 	}
 	if n, _ := created.Int(); n == 0 {
+		if claimed.Val() {
+			releaseScript.Run(ctx, s.rdb, []string{active}, c.ID)
+		}
 		return "", appreg.Errorf(appreg.KindConflict, "A conversation with this id exists already.")
 	}
-	if !claimed.Val() {
-		// Another command of the same user got there in between: undo.
-		s.rdb.Del(ctx, convKey(c.ID))
-		s.rdb.ZRem(ctx, liveKey, c.ID)
-		cur, err := s.rdb.Get(ctx, active).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return "", unavailable(err)
-		}
-		return cur, nil
+	retried := first != nil && !first.Val()
+	if !retried && claimed.Val() {
+		return "", nil
 	}
-	return "", nil
+	// Undo: a retried delivery, or the user has a conversation running.
+	undo := s.rdb.Pipeline()
+	undo.Del(ctx, convKey(c.ID))
+	undo.ZRem(ctx, liveKey, c.ID)
+	if _, err := undo.Exec(ctx); err != nil {
+		return "", unavailable(err)
+	}
+	if retried {
+		if claimed.Val() {
+			releaseScript.Run(ctx, s.rdb, []string{active}, c.ID)
+		}
+		return "", appreg.ErrDuplicateDelivery
+	}
+	cur, err := s.rdb.Get(ctx, active).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", unavailable(err)
+	}
+	return cur, nil
 }
 
 // Conversation implements appreg.Store.

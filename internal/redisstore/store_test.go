@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -46,18 +47,18 @@ func TestConversationCompareAndSet(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t)
 	c := newConv("c1")
-	if active, err := s.CreateConversation(ctx, c); err != nil || active != "" {
+	if active, err := s.CreateConversation(ctx, c, ""); err != nil || active != "" {
 		t.Fatal(active, err)
 	}
 	again := newConv("c1")
 	again.Requester.User.ID = "U-other"
-	if _, err := s.CreateConversation(ctx, again); appreg.ErrorKind(err) != appreg.KindConflict {
+	if _, err := s.CreateConversation(ctx, again, ""); appreg.ErrorKind(err) != appreg.KindConflict {
 		t.Fatalf("second create: got %v, want conflict", err)
 	}
 	// The same requester in the same channel has an active conversation.
 	second := newConv("c2")
 	second.Requester = c.Requester
-	if active, err := s.CreateConversation(ctx, second); err != nil || active != "c1" {
+	if active, err := s.CreateConversation(ctx, second, ""); err != nil || active != "c1" {
 		t.Fatalf("create while c1 is active = %q, %v", active, err)
 	}
 	if _, err := s.Conversation(ctx, "c2"); appreg.ErrorKind(err) != appreg.KindNotFound {
@@ -65,6 +66,22 @@ func TestConversationCompareAndSet(t *testing.T) {
 	}
 	if id, _ := s.ActiveConversation(ctx, "C1", "U-c1"); id != "c1" {
 		t.Fatalf("active = %q", id)
+	}
+	// A retried delivery stores nothing and keeps no active slot.
+	d1 := newConv("d1")
+	if active, err := s.CreateConversation(ctx, d1, "trigger-1"); err != nil || active != "" {
+		t.Fatal(active, err)
+	}
+	d2 := newConv("d2")
+	d2.Requester.User.ID = "U-d2-other"
+	if _, err := s.CreateConversation(ctx, d2, "trigger-1"); !errors.Is(err, appreg.ErrDuplicateDelivery) {
+		t.Fatalf("retried delivery: %v", err)
+	}
+	if _, err := s.Conversation(ctx, "d2"); appreg.ErrorKind(err) != appreg.KindNotFound {
+		t.Fatalf("d2 stored: %v", err)
+	}
+	if id, _ := s.ActiveConversation(ctx, "C1", "U-d2-other"); id != "" {
+		t.Fatalf("retried delivery kept an active slot: %q", id)
 	}
 	stale, _ := s.Conversation(ctx, "c1")
 	c.State = appreg.StateAwaitingSignIn
@@ -90,7 +107,7 @@ func TestConversationCompareAndSet(t *testing.T) {
 func TestConcurrentUpdatesApplyOnce(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newTestStore(t)
-	if _, err := s.CreateConversation(ctx, newConv("race")); err != nil {
+	if _, err := s.CreateConversation(ctx, newConv("race"), ""); err != nil {
 		t.Fatal(err)
 	}
 	var wins atomic.Int32
@@ -123,7 +140,7 @@ func TestLiveConversationsFollowState(t *testing.T) {
 	ctx := context.Background()
 	s, rdb := newTestStore(t)
 	for _, id := range []string{"a", "b", "c"} {
-		if _, err := s.CreateConversation(ctx, newConv(id)); err != nil {
+		if _, err := s.CreateConversation(ctx, newConv(id), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -230,7 +247,7 @@ func TestUnreachableRedisIsUnavailable(t *testing.T) {
 	if err := s.Ping(ctx); appreg.ErrorKind(err) != appreg.KindUnavailable {
 		t.Fatalf("ping: %v", err)
 	}
-	if _, err := s.CreateConversation(ctx, newConv("x")); appreg.ErrorKind(err) != appreg.KindUnavailable {
+	if _, err := s.CreateConversation(ctx, newConv("x"), ""); appreg.ErrorKind(err) != appreg.KindUnavailable {
 		t.Fatalf("create: %v", err)
 	}
 	if err := mr.Restart(); err != nil {

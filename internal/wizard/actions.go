@@ -71,7 +71,7 @@ func (w *Wizard) Act(ctx context.Context, a appreg.Action) error {
 			return nil
 		}
 		principal, role, _ := strings.Cut(a.Value, "|")
-		r := w.roleCommand(ctx, a.Caller, append([]string{"add", principal}, strings.Fields(role+" needed by the registration after onboarding")...))
+		r := w.roleCommand(ctx, a.Caller, append([]string{"add", principal}, strings.Fields(role+" needed by the registration after onboarding")...), "")
 		w.privately(ctx, a.Caller, r.Message)
 		return nil
 	case ActionListPage:

@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -34,7 +35,10 @@ func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
 		args = args[1:]
 	}
 	w.obs.Command(name)
-	if cmd.DeliveryID != "" {
+	// Commands that start a conversation claim their delivery as they store
+	// it, in one round trip; the others claim it here.
+	starts := name == "new" || name == "secret" || name == "cleanup" || name == "check" || name == "role"
+	if cmd.DeliveryID != "" && !starts {
 		first, err := w.store.FirstDelivery(ctx, "cmd:"+cmd.DeliveryID, deliveryTTL)
 		if err != nil {
 			return w.errorReply(err)
@@ -57,19 +61,19 @@ func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
 	case "help":
 		return reply(msgHelp(w.cfg))
 	case "new":
-		return w.newConversation(ctx, cmd.Caller, args)
+		return w.newConversation(ctx, cmd.Caller, args, cmd.DeliveryID)
 	case "list":
 		return w.list(ctx, args)
 	case "cancel":
 		return w.cancelCommand(ctx, cmd.Caller, args)
 	case "secret":
-		return w.secretCommand(ctx, cmd.Caller, args)
+		return w.secretCommand(ctx, cmd.Caller, args, cmd.DeliveryID)
 	case "cleanup", "check":
-		return w.registrationCommand(ctx, cmd.Caller, name, args)
+		return w.registrationCommand(ctx, cmd.Caller, name, args, cmd.DeliveryID)
 	case "attach":
 		return w.attach(ctx, cmd.Caller, args)
 	case "role":
-		return w.roleCommand(ctx, cmd.Caller, args)
+		return w.roleCommand(ctx, cmd.Caller, args, cmd.DeliveryID)
 	case "audit":
 		return w.auditCommand(ctx, args)
 	case "reminders":
@@ -86,7 +90,7 @@ func (w *Wizard) errorReply(err error) appreg.Reply {
 	return reply(appreg.Message{Text: ":warning: " + appreg.ErrorMessage(err)})
 }
 
-func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args []string) appreg.Reply {
+func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
 	if len(args) < 1 || len(args) > 2 {
 		return reply(msgUsageOf("new", w.cfg))
 	}
@@ -101,7 +105,7 @@ func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args
 		return reply(msgBadService(service))
 	}
 	c := &appreg.Conversation{Tenant: strings.ToLower(tenant), Service: service}
-	if r, ok := w.begin(ctx, caller, c); !ok {
+	if r, ok := w.begin(ctx, caller, c, delivery); !ok {
 		return r
 	}
 	return reply(msgStarting(c))
@@ -110,14 +114,22 @@ func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args
 // begin stores a new conversation for the caller and starts it: a thread,
 // then a tenant admin's sign-in. It refuses when the caller already has a
 // live conversation in the channel.
-func (w *Wizard) begin(ctx context.Context, caller appreg.Caller, c *appreg.Conversation) (appreg.Reply, bool) {
+func (w *Wizard) begin(ctx context.Context, caller appreg.Caller, c *appreg.Conversation, delivery string) (appreg.Reply, bool) {
 	now := w.now().UTC()
 	c.ID, c.State, c.Requester, c.CreatedAt, c.UpdatedAt = newID(), appreg.StateStarted, caller, now, now
+	if delivery != "" {
+		delivery = "cmd:" + delivery // the key FirstDelivery would use
+	}
 	for attempt := 0; ; attempt++ {
-		active, err := w.store.CreateConversation(ctx, c)
+		active, err := w.store.CreateConversation(ctx, c, delivery)
+		if errors.Is(err, appreg.ErrDuplicateDelivery) {
+			w.log.Info("retried command delivery ignored", "user", caller.User.ID)
+			return appreg.Reply{}, false
+		}
 		if err != nil {
 			return w.errorReply(err), false
 		}
+		delivery = "" // claimed by the first attempt
 		if active == "" {
 			break
 		}
@@ -175,7 +187,7 @@ func onRegistration(r *appreg.Registration, flow appreg.Flow, service string) *a
 		Progress: appreg.Progress{AppID: r.AppID, AppObjectID: r.AppObjectID, ServicePrincipal: r.ServicePrincipal}}
 }
 
-func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args []string) appreg.Reply {
+func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
 	if len(args) != 2 {
 		return reply(msgUsageOf("secret", w.cfg))
 	}
@@ -190,14 +202,14 @@ func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args [
 		return reply(msgOfferRotation(r, *old, w.now()))
 	}
 	c := onRegistration(r, appreg.FlowSecret, args[1])
-	if rep, ok := w.begin(ctx, caller, c); !ok {
+	if rep, ok := w.begin(ctx, caller, c, delivery); !ok {
 		return rep
 	}
 	return reply(appreg.Message{Text: fmt.Sprintf("Adding a secret for service *%s* to *%s*. A tenant admin must sign in first; I'm opening a thread.", args[1], r.Name)})
 }
 
 // registrationCommand starts a cleanup or a check.
-func (w *Wizard) registrationCommand(ctx context.Context, caller appreg.Caller, name string, args []string) appreg.Reply {
+func (w *Wizard) registrationCommand(ctx context.Context, caller appreg.Caller, name string, args []string, delivery string) appreg.Reply {
 	if len(args) != 1 {
 		return reply(msgUsageOf(name, w.cfg))
 	}
@@ -206,7 +218,7 @@ func (w *Wizard) registrationCommand(ctx context.Context, caller appreg.Caller, 
 		return w.errorReply(err)
 	}
 	c := onRegistration(r, appreg.Flow(name), "")
-	if rep, ok := w.begin(ctx, caller, c); !ok {
+	if rep, ok := w.begin(ctx, caller, c, delivery); !ok {
 		return rep
 	}
 	return reply(appreg.Message{Text: fmt.Sprintf("Starting the %s of *%s*. A tenant admin must sign in first; I'm opening a thread.", name, r.Name)})
@@ -233,7 +245,7 @@ func (w *Wizard) rotate(ctx context.Context, caller appreg.Caller, tenantID, app
 	}
 	c := onRegistration(r, appreg.FlowRotate, service)
 	c.OldKeyID = keyID
-	if rep, ok := w.begin(ctx, caller, c); !ok {
+	if rep, ok := w.begin(ctx, caller, c, ""); !ok {
 		w.privately(ctx, caller, rep.Message)
 	}
 	return nil

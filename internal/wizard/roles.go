@@ -48,7 +48,7 @@ func (w *Wizard) parseRole(words []string) (role, reason string, ok bool) {
 	return "", "", false
 }
 
-func (w *Wizard) roleCommand(ctx context.Context, caller appreg.Caller, args []string) appreg.Reply {
+func (w *Wizard) roleCommand(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
 	if len(args) < 3 || (args[0] != "add" && args[0] != "remove") {
 		return reply(msgUsageOf("role", w.cfg))
 	}
@@ -63,7 +63,7 @@ func (w *Wizard) roleCommand(ctx context.Context, caller appreg.Caller, args []s
 	if err != nil {
 		return w.errorReply(err)
 	}
-	if rep, ok := w.begin(ctx, caller, c); !ok {
+	if rep, ok := w.begin(ctx, caller, c, delivery); !ok {
 		return rep
 	}
 	w.audit(ctx, appreg.AuditRecord{Actor: caller.User.ID, Action: "role.request", Tenant: c.Tenant, Target: c.Role.PrincipalLabel,
