@@ -316,6 +316,11 @@ func TestSlackOnboardingEndToEnd(t *testing.T) {
 	if len(apps) != 1 || len(apps[0].Secrets) != 1 {
 		t.Fatalf("tenant applications: %+v", apps)
 	}
+	calls := e.sim.GraphCalls()
+	t.Logf("Graph calls for one onboarding: %d", len(calls))
+	if len(calls) > 12 {
+		t.Errorf("one onboarding made %d Graph calls, want at most 12: %v", len(calls), calls)
+	}
 	// The secret text reached the requester once and nobody else.
 	text := secretText(t, secret.Text)
 	for _, c := range e.slack.Calls("") {
