@@ -287,9 +287,13 @@ func (s schedule) Upcoming(ctx context.Context, limit int) ([]wizard.Upcoming, e
 	for _, u := range next {
 		what := "snoozed"
 		if days, ok := u.Slot.Threshold(); ok {
-			what = fmt.Sprintf("%d days before expiry", days)
-			if days == 0 {
+			switch days {
+			case 0:
 				what = "on the expiry date"
+			case 1:
+				what = "1 day before expiry"
+			default:
+				what = fmt.Sprintf("%d days before expiry", days)
 			}
 		}
 		out = append(out, wizard.Upcoming{Secret: u.Secret, What: what, Due: u.Due})

@@ -183,7 +183,7 @@ func (w *Wizard) findRegistration(ctx context.Context, ref string) (*appreg.Regi
 
 // onRegistration prepares a conversation on an existing registration.
 func onRegistration(r *appreg.Registration, flow appreg.Flow, service string) *appreg.Conversation {
-	return &appreg.Conversation{Flow: flow, Tenant: r.TenantID, Service: service, Name: r.Name,
+	return &appreg.Conversation{Flow: flow, Tenant: r.Tenant, Service: service, Name: r.Name,
 		Progress: appreg.Progress{AppID: r.AppID, AppObjectID: r.AppObjectID, ServicePrincipal: r.ServicePrincipal}}
 }
 

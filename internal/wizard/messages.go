@@ -130,6 +130,10 @@ func statusMessage(c *appreg.Conversation, loc *time.Location) appreg.Message {
 	case appreg.StateSignedIn, appreg.StateAwaitingName:
 		line = fmt.Sprintf(":white_check_mark: %s signed in to %s. Waiting for the registration name.", c.Identity.Account, c.Identity.TenantName)
 		buttons = []appreg.Button{{ActionID: ActionEnterName, Label: "Enter registration name", Value: c.ID, Style: "primary"}, cancelButton(c)}
+		if c.Flow != appreg.FlowOnboard {
+			line = fmt.Sprintf(":white_check_mark: %s signed in to %s.", c.Identity.Account, c.Identity.TenantName)
+			buttons = []appreg.Button{cancelButton(c)}
+		}
 	case appreg.StateAwaitingApproval:
 		line = fmt.Sprintf(":raised_hand: Waiting for an approver. Reason given: %s", orNone(c.Role.Reason))
 		buttons = []appreg.Button{
@@ -171,12 +175,16 @@ func statusMessage(c *appreg.Conversation, loc *time.Location) appreg.Message {
 }
 
 func msgDeviceCode(c *appreg.Conversation, code appreg.DeviceCode, loc *time.Location) appreg.Message {
+	who := "the customer's admin (Application Administrator or higher)"
+	if c.Flow == appreg.FlowRole {
+		who = "a Privileged Role Administrator (or Global Administrator) of the customer's tenant"
+	}
 	return appreg.Message{Text: fmt.Sprintf(
 		":key: *Sign-in code for %s* (only you can see this)\n"+
-			"Send it directly to the customer's admin (Application Administrator or higher), and nobody else: whoever enters it signs in to the bot.\n"+
+			"Send it directly to %s, and nobody else: whoever enters it signs in to the bot.\n"+
 			"1. Open %s\n2. Enter the code `%s`\n3. Sign in with the tenant's admin account and confirm.\n"+
 			"The code works until *%s*.",
-		c.Tenant, code.VerificationURL, code.UserCode, clock(code.ExpiresAt, loc))}
+		c.Tenant, who, code.VerificationURL, code.UserCode, clock(code.ExpiresAt, loc))}
 }
 
 func msgExpired(c *appreg.Conversation) appreg.Message {
