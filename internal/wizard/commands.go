@@ -79,7 +79,7 @@ func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
 	case "reminders":
 		return w.remindersCommand(ctx, args)
 	}
-	return reply(msgUnknownCommand(name, w.cfg))
+	return reply(msgUnknownCommand(name))
 }
 
 func reply(m appreg.Message) appreg.Reply { return appreg.Reply{Message: m} }
@@ -92,7 +92,7 @@ func (w *Wizard) errorReply(err error) appreg.Reply {
 
 func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
 	if len(args) < 1 || len(args) > 2 {
-		return reply(msgUsageOf("new", w.cfg))
+		return reply(msgUsageOf("new"))
 	}
 	tenant, service := args[0], w.cfg.DefaultService
 	if len(args) == 2 {
@@ -189,7 +189,7 @@ func onRegistration(r *appreg.Registration, flow appreg.Flow, service string) *a
 
 func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
 	if len(args) != 2 {
-		return reply(msgUsageOf("secret", w.cfg))
+		return reply(msgUsageOf("secret"))
 	}
 	if !ValidService(args[1]) {
 		return reply(msgBadService(args[1]))
@@ -211,7 +211,7 @@ func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args [
 // registrationCommand starts a cleanup or a check.
 func (w *Wizard) registrationCommand(ctx context.Context, caller appreg.Caller, name string, args []string, delivery string) appreg.Reply {
 	if len(args) != 1 {
-		return reply(msgUsageOf(name, w.cfg))
+		return reply(msgUsageOf(name))
 	}
 	r, err := w.findRegistration(ctx, args[0])
 	if err != nil {
@@ -253,7 +253,7 @@ func (w *Wizard) rotate(ctx context.Context, caller appreg.Caller, tenantID, app
 
 func (w *Wizard) attach(ctx context.Context, caller appreg.Caller, args []string) appreg.Reply {
 	if len(args) != 2 {
-		return reply(msgUsageOf("attach", w.cfg))
+		return reply(msgUsageOf("attach"))
 	}
 	service := args[1]
 	if !ValidService(service) {
@@ -294,7 +294,7 @@ func (w *Wizard) attach(ctx context.Context, caller appreg.Caller, args []string
 
 func (w *Wizard) list(ctx context.Context, args []string) appreg.Reply {
 	if len(args) > 1 {
-		return reply(msgUsageOf("list", w.cfg))
+		return reply(msgUsageOf("list"))
 	}
 	tenant := ""
 	if len(args) == 1 {
@@ -323,7 +323,7 @@ func (w *Wizard) sortedRegistrations(ctx context.Context, tenant string) ([]appr
 
 func (w *Wizard) cancelCommand(ctx context.Context, caller appreg.Caller, args []string) appreg.Reply {
 	if len(args) != 0 {
-		return reply(msgUsageOf("cancel", w.cfg))
+		return reply(msgUsageOf("cancel"))
 	}
 	id, err := w.store.ActiveConversation(ctx, caller.Channel, caller.User.ID)
 	if err != nil {
@@ -348,7 +348,7 @@ func (w *Wizard) cancelCommand(ctx context.Context, caller appreg.Caller, args [
 
 func (w *Wizard) auditCommand(ctx context.Context, args []string) appreg.Reply {
 	if len(args) > 1 {
-		return reply(msgUsageOf("audit", w.cfg))
+		return reply(msgUsageOf("audit"))
 	}
 	filter := ""
 	if len(args) == 1 {
@@ -363,7 +363,7 @@ func (w *Wizard) auditCommand(ctx context.Context, args []string) appreg.Reply {
 
 func (w *Wizard) remindersCommand(ctx context.Context, args []string) appreg.Reply {
 	if len(args) != 0 {
-		return reply(msgUsageOf("reminders", w.cfg))
+		return reply(msgUsageOf("reminders"))
 	}
 	if w.schedule == nil {
 		return reply(appreg.Message{Text: "Expiry reminders are not running on this bot."})

@@ -280,7 +280,7 @@ func (w *Wizard) runCleanup(ctx context.Context, c *appreg.Conversation, sess ap
 	return nil
 }
 
-// Finding is one line of a check: OK, or drift with the command that fixes
+// finding is one line of a check: OK, or drift with the command that fixes
 // it.
 type finding struct {
 	ok     bool

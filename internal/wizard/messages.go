@@ -34,16 +34,12 @@ func msgHelp(cfg Config) appreg.Message {
 	return appreg.Message{Text: text}
 }
 
-func msgUsageOf(cmd string, cfg Config) appreg.Message {
+func msgUsageOf(cmd string) appreg.Message {
 	return appreg.Message{Text: fmt.Sprintf("I did not understand that `/appreg %s` command.\n\n%s", cmd, usage)}
 }
 
-func msgUnknownCommand(cmd string, cfg Config) appreg.Message {
+func msgUnknownCommand(cmd string) appreg.Message {
 	return appreg.Message{Text: fmt.Sprintf("I don't know the command `%s`.\n\n%s", cmd, usage)}
-}
-
-func msgNotYet(cmd string) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf("`/appreg %s` is not available yet in this version of the bot.\n\n%s", cmd, usage)}
 }
 
 func msgNotOperator() appreg.Message {

@@ -50,7 +50,7 @@ func (w *Wizard) parseRole(words []string) (role, reason string, ok bool) {
 
 func (w *Wizard) roleCommand(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
 	if len(args) < 3 || (args[0] != "add" && args[0] != "remove") {
-		return reply(msgUsageOf("role", w.cfg))
+		return reply(msgUsageOf("role"))
 	}
 	if w.cfg.ApprovalsChannel == "" {
 		return reply(appreg.Message{Text: "Role changes need an approvals channel: ask the people who run the bot to set `BOT_APPROVALS_CHANNEL`."})
