@@ -74,7 +74,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	get, list := e.get, e.list
 	c := Config{
 		RedisURL: get("REDIS_URL", ""), RedisAddrs: list("REDIS_ADDRS", ""), RedisMasterName: get("REDIS_MASTER_NAME", ""),
-		ListenAddr: get("BOT_LISTEN_ADDR", ":3000"), Operators: list("BOT_OPERATORS", ""),
+		ListenAddr: get("BOT_LISTEN_ADDR", ""), Operators: list("BOT_OPERATORS", ""),
 		DefaultService:     get("BOT_DEFAULT_SERVICE", "default"),
 		Permissions:        list("BOT_PERMISSIONS", "Organization.Read.All,User.Read.All,Group.Read.All"),
 		NeededRoles:        list("BOT_NEEDED_ROLES", "Teams Administrator"),
@@ -154,6 +154,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		// The zero-configuration console walks through the wizard against
 		// the stand-in.
 		c.SimulatedTenant = true
+	}
+	if c.ListenAddr == "" {
+		c.ListenAddr = ":3000"
+		if c.Console() {
+			c.ListenAddr = "127.0.0.1:3000" // the console is for one person at this machine
+		}
 	}
 	if len(c.Permissions) == 0 {
 		return fail("BOT_PERMISSIONS", fmt.Errorf("name at least one permission"))

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/appreg-bot/appreg-bot/handlers/console"
 	"github.com/appreg-bot/appreg-bot/handlers/ops"
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/entra"
@@ -40,6 +41,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m := &Main{Config: cfg, Stdin: os.Stdin, Stdout: os.Stdout, LogOutput: os.Stderr}
+	if cfg.Console() {
+		// The console is a chat: its log goes to a file, named in the banner.
+		f, err := openConsoleLog()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "appreg-bot: console log:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		m.LogOutput, m.logPath = f, f.Name()
+	}
 	if err := m.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "appreg-bot:", err)
 		os.Exit(1)
@@ -71,6 +82,10 @@ type Main struct {
 	reminderScan time.Duration
 	// extraPlatforms run beside the configured ones (tests).
 	extraPlatforms []platform
+	// logPath names the file LogOutput writes to, for the console's banner.
+	logPath string
+	// store is kept for the console's goodbye.
+	store *redisstore.Store
 
 	log       *slog.Logger
 	wizard    *wizard.Wizard
@@ -82,13 +97,6 @@ type Main struct {
 	closers   []func()
 	platforms []platform
 }
-
-// Demo tenant of the simulated mode.
-const (
-	demoTenantID = "8f1b6a2c-4d3e-4f50-9a61-7b8c9d0e1f23"
-	demoDomain   = "contoso.onmicrosoft.com"
-	demoAdmin    = "admin@contoso.onmicrosoft.com"
-)
 
 // Start connects the store, the chat platforms and the tenant, starts the
 // HTTP server and the conversation engine, and returns. Done is closed when
@@ -106,6 +114,7 @@ func (m *Main) Start(ctx context.Context) error {
 	// Keys outlive the idle timeout, so that the sweep sees an idle
 	// conversation and ends it with a message rather than have it vanish.
 	store := redisstore.New(rdb, 2*cfg.IdleTimeout, nil)
+	m.store = store
 	if err := store.Ping(ctx); err != nil {
 		m.log.Warn("redis is not answering yet; the bot keeps trying and /readyz fails until it does", "err", err)
 	}
@@ -140,7 +149,11 @@ func (m *Main) Start(ctx context.Context) error {
 	} else if len(operators) == 0 {
 		m.log.Warn("BOT_OPERATORS is empty: everyone in the workspace may use the bot")
 	}
-	if len(approvals) > 0 && len(cfg.Approvers) == 0 {
+	approvers := cfg.Approvers
+	if cfg.Console() && len(approvers) == 0 {
+		approvers = []string{console.Approver} // the console's second person
+	}
+	if len(approvals) > 0 && len(approvers) == 0 {
 		m.log.Warn("BOT_APPROVERS is empty: role-change requests can be made but nobody can approve them")
 	}
 	if cfg.StateKey == nil {
@@ -159,7 +172,7 @@ func (m *Main) Start(ctx context.Context) error {
 		NeededRoles: cfg.NeededRoles, SecretLifetime: cfg.SecretLifetime,
 		ValidationAttempts: cfg.ValidationAttempts, ValidationBackoff: cfg.ValidationBackoff,
 		IdleTimeout: cfg.IdleTimeout, StateKey: cfg.StateKey, Location: cfg.Location, SimulatedTenant: cfg.SimulatedTenant,
-		Roles: cfg.Roles, Approvers: cfg.Approvers, Approvals: approvals, ApprovalTTL: cfg.ApprovalTTL,
+		Roles: cfg.Roles, Approvers: approvers, Approvals: approvals, ApprovalTTL: cfg.ApprovalTTL,
 	}, wizard.Deps{Store: store, Chat: chats, Tenant: tenant, Logger: m.log, Observer: met,
 		Reminders: sched, Snoozer: sched, Schedule: schedule{sched}})
 	if err != nil {
@@ -176,15 +189,15 @@ func (m *Main) Start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	ops.Register(mux, store, met.Registry)
 	ops.RegisterAudit(mux, cfg.AdminToken, store)
+	if err := m.listen(); err != nil {
+		return err
+	}
 	names := make([]string, 0, len(m.platforms))
 	for _, p := range m.platforms {
 		if err := p.Start(ctx, w, mux, &m.bg); err != nil {
 			return fmt.Errorf("%s: %w", p.Name(), err)
 		}
 		names = append(names, p.Name())
-	}
-	if m.listener, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
-		return fmt.Errorf("BOT_LISTEN_ADDR %s: %w", cfg.ListenAddr, err)
 	}
 	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	m.bg.Go(func() {
@@ -194,6 +207,34 @@ func (m *Main) Start(ctx context.Context) error {
 	})
 	m.log.Info("appreg-bot started", "platforms", names, "listen", m.listener.Addr().String(), "simulated_tenant", cfg.SimulatedTenant)
 	return nil
+}
+
+// listen opens the HTTP listener. In the console a busy port is no reason
+// to stop: it takes a free one and the banner says which.
+func (m *Main) listen() error {
+	addr := m.Config.ListenAddr
+	l, err := net.Listen("tcp", addr)
+	if err != nil && m.Config.Console() {
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {
+			m.note(fmt.Sprintf("%s is busy; health, readiness and metrics are on http://%s instead.", addr, l.Addr()))
+		}
+	} else if err == nil && m.Config.Console() {
+		m.note(fmt.Sprintf("Health, readiness and metrics: http://%s/healthz, /readyz, /metrics", l.Addr()))
+	}
+	if err != nil {
+		return fmt.Errorf("BOT_LISTEN_ADDR %s: %w", addr, err)
+	}
+	m.listener = l
+	return nil
+}
+
+// note adds a line to the console's banner.
+func (m *Main) note(line string) {
+	for _, p := range m.platforms {
+		if c, ok := p.(*consolePlatform); ok {
+			c.notes = append(c.notes, line)
+		}
+	}
 }
 
 // choosePlatforms returns the configured chat platforms, or the console
@@ -209,6 +250,9 @@ func (m *Main) choosePlatforms(met *metrics.Metrics) []platform {
 		return ps
 	}
 	con := newConsole(m.Stdin, m.Stdout, m.Simulated, m.log)
+	if m.logPath != "" {
+		con.notes = append(con.notes, "Log: "+m.logPath)
+	}
 	m.done = con.done
 	return []platform{con}
 }
@@ -220,9 +264,8 @@ func (m *Main) tenant() (appreg.Tenant, error) {
 	ec := entra.Config{ClientID: cfg.AzureClientID, AuthorityHost: cfg.AzureAuthorityHost, GraphEndpoint: cfg.GraphEndpoint, Logger: m.log}
 	if cfg.SimulatedTenant {
 		m.log.Warn("BOT_SIMULATED_TENANT=true: talking to an in-process stand-in for Entra ID and Graph, not to Microsoft. Not for production.")
-		sim := simtenant.New(simtenant.Options{})
-		sim.AddTenant(simtenant.Tenant{ID: demoTenantID, DisplayName: "Contoso", Domains: []string{demoDomain, "contoso.com"}})
-		sim.AddUser(demoTenantID, simtenant.User{UPN: demoAdmin, DisplayName: "Contoso Admin", Roles: []string{"Application Administrator"}})
+		sim := simtenant.New(simtenant.Options{SignInHelp: demoHelp()})
+		demoTenant(sim)
 		m.Simulated = sim
 		m.closers = append(m.closers, sim.Close)
 		ec.ClientID, ec.AuthorityHost, ec.GraphEndpoint, ec.HTTPClient = sim.ClientID(), sim.URL(), sim.URL(), sim.Client()
@@ -250,11 +293,25 @@ func (m *Main) Close() error {
 		m.wizard.Close()
 	}
 	m.bg.Wait()
+	m.sayGoodbye()
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		m.closers[i]()
 	}
 	m.log.Info("appreg-bot stopped")
 	return err
+}
+
+// sayGoodbye tells the person at the console that what is under way is
+// lost with the embedded Redis, which keeps nothing after the process.
+func (m *Main) sayGoodbye() {
+	if !m.Config.Console() || m.Config.RedisURL != "" || m.store == nil || m.Stdout == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if live, err := m.store.LiveConversations(ctx); err == nil && len(live) > 0 {
+		fmt.Fprintf(m.Stdout, "\nStopped with %d conversation(s) under way. They are lost: the console keeps its state in an embedded Redis, which ends with it (set REDIS_URL to keep state).\n", len(live))
+	}
 }
 
 // schedule lists the scheduler's reminders for /appreg reminders.

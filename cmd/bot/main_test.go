@@ -36,7 +36,7 @@ func TestLoadConfig(t *testing.T) {
 		check   func(Config) bool
 	}{
 		{"console defaults", map[string]string{}, "", func(c Config) bool {
-			return c.Console() && c.SimulatedTenant && c.ListenAddr == ":3000" && c.SecretLifetime == 365*24*time.Hour &&
+			return c.Console() && c.SimulatedTenant && c.ListenAddr == "127.0.0.1:3000" && c.SecretLifetime == 365*24*time.Hour &&
 				len(c.Permissions) == 3 && c.IdleTimeout == 24*time.Hour && c.Location == time.UTC
 		}},
 		{"slack http", base, "", func(c Config) bool { return !c.Console() && !c.SimulatedTenant }},

@@ -255,5 +255,11 @@ type Conversation struct {
 	Reason Text `json:"reason,omitempty"`
 }
 
+// HoldsSlot reports whether the conversation is its requester's one
+// active conversation in its channel, which keeps them from starting
+// another there until it ends. A role change does not: it waits for an
+// approver, not for its requester.
+func (c *Conversation) HoldsSlot() bool { return c.Flow != FlowRole }
+
 // Thread is the place of the conversation's thread.
 func (c *Conversation) Thread() Place { return c.Status.ThreadPlace() }

@@ -12,6 +12,11 @@ type Message struct {
 	Text    Text     `json:"text"`
 	Fields  []Field  `json:"fields,omitempty"`
 	Buttons []Button `json:"buttons,omitempty"`
+	// Ask, when set, is the form the message asks its reader to fill in.
+	// A platform that can show a form inside a message (a card with
+	// inputs, a prompt in the console) shows it there; the others rely on
+	// the message's button that opens it.
+	Ask *Form `json:"ask,omitempty"`
 }
 
 // Field is a label and a value shown side by side.
@@ -273,9 +278,10 @@ type Principal struct {
 // Store is the storage port. Every method returns KindUnavailable when the
 // store cannot be reached.
 type Store interface {
-	// CreateConversation stores a new conversation at version 1 and makes
-	// it its requester's active conversation in the requester's channel, in
-	// one round trip: it is on the acknowledgement path. When the requester
+	// CreateConversation stores a new conversation at version 1 and, when
+	// it holds its requester's slot (Conversation.HoldsSlot), makes it the
+	// requester's active conversation in the requester's channel, in one
+	// round trip: it is on the acknowledgement path. When the requester
 	// already has an active conversation there, it stores nothing and
 	// returns that conversation's id. delivery, when not empty, is the
 	// delivery's idempotency key: a repeated one stores nothing and returns
@@ -294,8 +300,9 @@ type Store interface {
 	// ActiveConversation returns the id of the user's live conversation in a
 	// channel, or "" when there is none.
 	ActiveConversation(ctx context.Context, channel, user string) (string, error)
-	// SetActiveConversation records (or, with id "", clears) it.
-	SetActiveConversation(ctx context.Context, channel, user, id string) error
+	// ClearActiveConversation forgets the user's active conversation in a
+	// channel if it is id; another one is left in place.
+	ClearActiveConversation(ctx context.Context, channel, user, id string) error
 
 	// FirstDelivery reports whether key is seen for the first time within
 	// ttl: retried deliveries of one request share a key.
@@ -331,7 +338,7 @@ type Store interface {
 	// as it is and nothing is stored.
 	UpdateRegistration(ctx context.Context, tenantID, appID string, what Change, apply func(*Registration) error) (*Registration, error)
 	// Registrations lists the recorded registrations, of one tenant when
-	// tenant is not empty (matched against Tenant and TenantID).
+	// tenant is not empty (Registration.InTenant).
 	Registrations(ctx context.Context, tenant string) ([]Registration, error)
 	// History returns a registration's changes, oldest first.
 	History(ctx context.Context, tenantID, appID string) ([]Change, error)

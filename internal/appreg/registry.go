@@ -11,8 +11,11 @@ import (
 // never holds a secret's text. A registration with no service attached is a
 // pending invitation.
 type Registration struct {
-	Tenant           string         `json:"tenant"`
-	TenantID         string         `json:"tenant_id"`
+	Tenant   string `json:"tenant"` // the tenant's primary domain (as typed, for records made before domains were kept)
+	TenantID string `json:"tenant_id"`
+	// Domains are the tenant's verified domains when the registration was
+	// made: a tenant is found by any of them.
+	Domains          []string       `json:"domains,omitempty"`
 	Name             string         `json:"name"`
 	AppID            string         `json:"app_id"`
 	AppObjectID      string         `json:"app_object_id"`
@@ -22,6 +25,20 @@ type Registration struct {
 	CreatedBy        Caller         `json:"created_by"`
 	CreatedAt        time.Time      `json:"created_at"`
 	Thread           Place          `json:"thread"`
+}
+
+// InTenant reports whether tenant, as a person types it (a tenant id or
+// any verified domain), names the registration's tenant.
+func (r *Registration) InTenant(tenant string) bool {
+	if strings.EqualFold(tenant, r.Tenant) || strings.EqualFold(tenant, r.TenantID) {
+		return true
+	}
+	for _, d := range r.Domains {
+		if strings.EqualFold(tenant, d) {
+			return true
+		}
+	}
+	return false
 }
 
 // Pending reports whether the registration is a pending invitation: no

@@ -123,20 +123,24 @@ func (s *Store) CreateConversation(ctx context.Context, c *appreg.Conversation, 
 	if delivery != "" {
 		first = pipe.SetNX(ctx, seenKey(delivery), 1, deliveryTTL)
 	}
-	claimed := pipe.SetNX(ctx, active, c.ID, s.idle)
+	var claimed *redis.BoolCmd // nil: the conversation holds no slot
+	if c.HoldsSlot() {
+		claimed = pipe.SetNX(ctx, active, c.ID, s.idle)
+	}
 	created := createScript.Eval(ctx, pipe, []string{convKey(c.ID)}, data, s.idle.Milliseconds())
 	pipe.ZAdd(ctx, liveKey, redis.Z{Score: float64(s.now().Unix()), Member: c.ID})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return "", unavailable(err)
 	}
+	holds := claimed != nil && claimed.Val()
 	if n, _ := created.Int(); n == 0 {
-		if claimed.Val() {
+		if holds {
 			releaseScript.Run(ctx, s.rdb, []string{active}, c.ID)
 		}
 		return "", appreg.Errorf(appreg.KindConflict, "A conversation with this id exists already.")
 	}
 	retried := first != nil && !first.Val()
-	if !retried && claimed.Val() {
+	if !retried && (claimed == nil || holds) {
 		return "", nil
 	}
 	// Undo: a retried delivery, or the user has a conversation running.
@@ -147,7 +151,7 @@ func (s *Store) CreateConversation(ctx context.Context, c *appreg.Conversation, 
 		return "", unavailable(err)
 	}
 	if retried {
-		if claimed.Val() {
+		if holds {
 			releaseScript.Run(ctx, s.rdb, []string{active}, c.ID)
 		}
 		return "", appreg.ErrDuplicateDelivery
@@ -247,15 +251,9 @@ func (s *Store) ActiveConversation(ctx context.Context, channel, user string) (s
 	return id, nil
 }
 
-// SetActiveConversation implements appreg.Store.
-func (s *Store) SetActiveConversation(ctx context.Context, channel, user, id string) error {
-	var err error
-	if id == "" {
-		err = s.rdb.Del(ctx, activeKey(channel, user)).Err()
-	} else {
-		err = s.rdb.Set(ctx, activeKey(channel, user), id, s.idle).Err()
-	}
-	if err != nil {
+// ClearActiveConversation implements appreg.Store.
+func (s *Store) ClearActiveConversation(ctx context.Context, channel, user, id string) error {
+	if err := releaseScript.Run(ctx, s.rdb, []string{activeKey(channel, user)}, id).Err(); err != nil {
 		return unavailable(err)
 	}
 	return nil
@@ -460,7 +458,7 @@ func (s *Store) Registrations(ctx context.Context, tenant string) ([]appreg.Regi
 		if err := json.Unmarshal([]byte(data), &r); err != nil {
 			return nil, fmt.Errorf("decode registration %s: %w", field, err)
 		}
-		if tenant == "" || strings.EqualFold(r.Tenant, tenant) || strings.EqualFold(r.TenantID, tenant) {
+		if tenant == "" || r.InTenant(tenant) {
 			out = append(out, r)
 		}
 	}

@@ -128,8 +128,12 @@ func (s *Server) pendingCode(userCode string) (*deviceCode, error) {
 			return c, nil
 		}
 	}
-	return nil, errors.New("simtenant: no pending device code " + userCode)
+	return nil, fmt.Errorf("%w %s", ErrNoPendingCode, userCode)
 }
+
+// ErrNoPendingCode is returned by Approve and Decline when no device code
+// waits for a sign-in.
+var ErrNoPendingCode = errors.New("simtenant: no pending device code")
 
 func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
@@ -193,6 +197,11 @@ func (s *Server) serveDeviceCode(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serveDeviceLogin(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.opts.SignInHelp != "" {
+		fmt.Fprintln(w, "Simulated Microsoft sign-in page (not for production).")
+		fmt.Fprintln(w, s.opts.SignInHelp)
+		return
+	}
 	fmt.Fprintln(w, "simtenant device login: codes are approved by the test or demo (Server.Approve, Server.AutoApprove).")
 }
 

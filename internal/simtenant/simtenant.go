@@ -127,6 +127,9 @@ type Options struct {
 	TokenLifetime time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// SignInHelp, when set, is what the /devicelogin page says: in a demo,
+	// how to sign in.
+	SignInHelp string
 }
 
 // Server is the stand-in. Its methods are safe for concurrent use.

@@ -63,7 +63,9 @@ func Catalogue() map[string]appreg.Message {
 
 	m := map[string]appreg.Message{
 		"msgHelp":               msgHelp(cfg),
-		"msgUsageOf":            msgUsageOf("new"),
+		"msgMissing":            msgMissing("secret", "the service the new secret is for"),
+		"msgTooMany":            msgTooMany("check", 1),
+		"msgRoleOp":             msgRoleOp(Hostile),
 		"msgUnknownCommand":     msgUnknownCommand(Hostile),
 		"msgNotOperator":        msgNotOperator(),
 		"msgBadTenant":          msgBadTenant(Hostile),

@@ -83,6 +83,20 @@ func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
 
 func reply(m appreg.Message) appreg.Reply { return appreg.Reply{Message: m} }
 
+// checkArgs checks that a command has from min to max arguments; missing
+// names them in order. When they are not, it returns the reply that says
+// which argument is missing or that there are too many, with the
+// command's usage.
+func checkArgs(cmd string, args []string, min, max int, missing ...string) (appreg.Reply, bool) {
+	switch {
+	case len(args) < min:
+		return reply(msgMissing(cmd, missing[len(args)])), true
+	case len(args) > max:
+		return reply(msgTooMany(cmd, max)), true
+	}
+	return appreg.Reply{}, false
+}
+
 func (w *Wizard) errorReply(err error) appreg.Reply {
 	w.obs.Error(appreg.ErrorKind(err))
 	w.log.Error("command failed", "kind", appreg.ErrorKind(err), "err", err)
@@ -90,8 +104,8 @@ func (w *Wizard) errorReply(err error) appreg.Reply {
 }
 
 func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
-	if len(args) < 1 || len(args) > 2 {
-		return reply(msgUsageOf("new"))
+	if r, bad := checkArgs("new", args, 1, 2, "the tenant: a verified domain such as contoso.onmicrosoft.com, or a tenant id"); bad {
+		return r
 	}
 	tenant, service := args[0], w.cfg.DefaultService
 	if len(args) == 2 {
@@ -140,7 +154,7 @@ func (w *Wizard) begin(ctx context.Context, caller appreg.Caller, c *appreg.Conv
 			return w.errorReply(appreg.Errorf(appreg.KindConflict, "Another of your commands is starting a conversation here; try again in a moment.")), false
 		}
 		// A stale marker (its conversation ended or expired): clear it.
-		if err := w.store.SetActiveConversation(ctx, caller.Channel, caller.User.ID, ""); err != nil {
+		if err := w.store.ClearActiveConversation(ctx, caller.Channel, caller.User.ID, active); err != nil {
 			return w.errorReply(err), false
 		}
 	}
@@ -169,7 +183,7 @@ func (w *Wizard) findRegistration(ctx context.Context, ref string) (*appreg.Regi
 	}
 	switch len(found) {
 	case 0:
-		return nil, appreg.Errorf(appreg.KindNotFound, "I know no registration %q. /appreg list shows the ones I know.", ref)
+		return nil, appreg.Errorf(appreg.KindNotFound, "I know no registration %s. /appreg list shows the ones I know.", quoted(ref))
 	case 1:
 		return &found[0], nil
 	}
@@ -177,7 +191,7 @@ func (w *Wizard) findRegistration(ctx context.Context, ref string) (*appreg.Regi
 	for _, r := range found {
 		where = append(where, r.Tenant+"/"+r.Name)
 	}
-	return nil, appreg.Errorf(appreg.KindConflict, "Several registrations are called %q: say which, as %s.", name, strings.Join(where, " or "))
+	return nil, appreg.Errorf(appreg.KindConflict, "Several registrations are called %s: say which, as %s.", quoted(name), strings.Join(where, " or "))
 }
 
 // onRegistration prepares a conversation on an existing registration.
@@ -187,8 +201,8 @@ func onRegistration(r *appreg.Registration, flow appreg.Flow, service string) *a
 }
 
 func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
-	if len(args) != 2 {
-		return reply(msgUsageOf("secret"))
+	if r, bad := checkArgs("secret", args, 2, 2, "the registration (its name, as /appreg list shows it)", "the service the new secret is for"); bad {
+		return r
 	}
 	if !ValidService(args[1]) {
 		return reply(msgBadService(args[1]))
@@ -209,8 +223,8 @@ func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args [
 
 // registrationCommand starts a cleanup or a check.
 func (w *Wizard) registrationCommand(ctx context.Context, caller appreg.Caller, name string, args []string, delivery string) appreg.Reply {
-	if len(args) != 1 {
-		return reply(msgUsageOf(name))
+	if r, bad := checkArgs(name, args, 1, 1, "the registration (its name, as /appreg list shows it)"); bad {
+		return r
 	}
 	r, err := w.findRegistration(ctx, args[0])
 	if err != nil {
@@ -251,8 +265,8 @@ func (w *Wizard) rotate(ctx context.Context, caller appreg.Caller, key appreg.Se
 }
 
 func (w *Wizard) attach(ctx context.Context, caller appreg.Caller, args []string) appreg.Reply {
-	if len(args) != 2 {
-		return reply(msgUsageOf("attach"))
+	if r, bad := checkArgs("attach", args, 2, 2, "the registration (its name, as /appreg list shows it)", "the service to attach it to"); bad {
+		return r
 	}
 	service := args[1]
 	if !ValidService(service) {
@@ -288,8 +302,8 @@ func (w *Wizard) attach(ctx context.Context, caller appreg.Caller, args []string
 }
 
 func (w *Wizard) list(ctx context.Context, args []string) appreg.Reply {
-	if len(args) > 1 {
-		return reply(msgUsageOf("list"))
+	if r, bad := checkArgs("list", args, 0, 1); bad {
+		return r
 	}
 	tenant := ""
 	if len(args) == 1 {
@@ -317,8 +331,8 @@ func (w *Wizard) sortedRegistrations(ctx context.Context, tenant string) ([]appr
 }
 
 func (w *Wizard) cancelCommand(ctx context.Context, caller appreg.Caller, args []string) appreg.Reply {
-	if len(args) != 0 {
-		return reply(msgUsageOf("cancel"))
+	if r, bad := checkArgs("cancel", args, 0, 0); bad {
+		return r
 	}
 	id, err := w.store.ActiveConversation(ctx, caller.Channel, caller.User.ID)
 	if err != nil {
@@ -330,7 +344,7 @@ func (w *Wizard) cancelCommand(ctx context.Context, caller appreg.Caller, args [
 	c, err := w.store.Conversation(ctx, id)
 	if err != nil {
 		if appreg.ErrorKind(err) == appreg.KindNotFound {
-			_ = w.store.SetActiveConversation(ctx, caller.Channel, caller.User.ID, "")
+			_ = w.store.ClearActiveConversation(ctx, caller.Channel, caller.User.ID, id)
 			return reply(msgNothingToCancel())
 		}
 		return w.errorReply(err)
@@ -342,8 +356,8 @@ func (w *Wizard) cancelCommand(ctx context.Context, caller appreg.Caller, args [
 }
 
 func (w *Wizard) auditCommand(ctx context.Context, args []string) appreg.Reply {
-	if len(args) > 1 {
-		return reply(msgUsageOf("audit"))
+	if r, bad := checkArgs("audit", args, 0, 1); bad {
+		return r
 	}
 	filter := ""
 	if len(args) == 1 {
@@ -357,8 +371,8 @@ func (w *Wizard) auditCommand(ctx context.Context, args []string) appreg.Reply {
 }
 
 func (w *Wizard) remindersCommand(ctx context.Context, args []string) appreg.Reply {
-	if len(args) != 0 {
-		return reply(msgUsageOf("reminders"))
+	if r, bad := checkArgs("reminders", args, 0, 0); bad {
+		return r
 	}
 	if w.schedule == nil {
 		return reply(msgRemindersOff())

@@ -130,6 +130,28 @@ func (w *Wizard) save(ctx context.Context, c *appreg.Conversation) error {
 	return w.store.UpdateConversation(ctx, c)
 }
 
+// recordStatus records where a conversation's status message is (which
+// starts its thread). A click that lands between the post and this record
+// changes the conversation first: the record is made on the fresh
+// conversation then, for the thread must not be lost.
+func (w *Wizard) recordStatus(ctx context.Context, c *appreg.Conversation, ref appreg.MessageRef) error {
+	for {
+		c.Status = ref
+		err := w.save(ctx, c)
+		if appreg.ErrorKind(err) != appreg.KindConflict {
+			return err
+		}
+		cur, lerr := w.store.Conversation(ctx, c.ID)
+		if lerr != nil {
+			return lerr
+		}
+		*c = *cur
+		if !c.Status.IsZero() {
+			return nil
+		}
+	}
+}
+
 // move moves c to state to, applying change first, and updates the status
 // message. It returns a KindConflict error when the step is not allowed
 // from c's state or another change came first.
@@ -153,7 +175,9 @@ func (w *Wizard) move(ctx context.Context, c *appreg.Conversation, to appreg.Sta
 		if c.Name != "" && to != appreg.StateDone {
 			_ = w.store.ReleaseName(ctx, c.Service, c.Name, c.ID)
 		}
-		_ = w.store.SetActiveConversation(ctx, c.Requester.Channel, c.Requester.User.ID, "")
+		if c.HoldsSlot() {
+			_ = w.store.ClearActiveConversation(ctx, c.Requester.Channel, c.Requester.User.ID, c.ID)
+		}
 		w.forgetSession(ctx, c.ID)
 	}
 	w.updateStatus(ctx, c)

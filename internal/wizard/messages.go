@@ -65,12 +65,55 @@ func msgHelp(cfg Config) appreg.Message {
 	return appreg.Message{Text: t}
 }
 
-func msgUsageOf(cmd string) appreg.Message {
-	return say(textf("I did not understand that %s command.\n\n", code("/appreg "+cmd)), usage())
+// usageOf is one command's line of the usage.
+func usageOf(cmd string) appreg.Text {
+	for _, c := range commandTable() {
+		if c.name == cmd {
+			return appreg.T(code(c.usage), " — ", c.what)
+		}
+	}
+	return usage()
 }
 
+// msgMissing says which argument of a command is missing, with that
+// command's usage.
+func msgMissing(cmd, what string) appreg.Message {
+	return say(fmt.Sprintf("Missing: %s.\n", what), bold("Usage"), " ", usageOf(cmd))
+}
+
+// msgTooMany says a command got more words than it takes.
+func msgTooMany(cmd string, max int) appreg.Message {
+	takes := fmt.Sprintf("at most %d arguments", max)
+	switch max {
+	case 0:
+		takes = "no arguments"
+	case 1:
+		takes = "at most one argument"
+	}
+	return say(textf("%s takes %s; the rest was not understood.\n", code("/appreg "+cmd), takes), bold("Usage"), " ", usageOf(cmd))
+}
+
+func msgRoleOp(op string) appreg.Message {
+	return say(quoted(op)+" is neither add nor remove.\n", bold("Usage"), " ", usageOf("role"))
+}
+
+// echoLimit bounds how much of what a person typed the bot repeats.
+const echoLimit = 60
+
+// clipped is s, cut to echoLimit characters: what a person typed, echoed
+// back.
+func clipped(s string) string {
+	if r := []rune(s); len(r) > echoLimit {
+		return string(r[:echoLimit-1]) + "…"
+	}
+	return s
+}
+
+// quoted is s as typed, clipped, in quotation marks.
+func quoted(s string) string { return "“" + clipped(s) + "”" }
+
 func msgUnknownCommand(cmd string) appreg.Message {
-	return say(textf("I don't know the command %s.\n\n", code(cmd)), usage())
+	return say(textf("I don't know the command %s.\n\n", code(clipped(cmd))), usage())
 }
 
 func msgNotOperator() appreg.Message {
@@ -78,16 +121,37 @@ func msgNotOperator() appreg.Message {
 }
 
 func msgBadTenant(tenant string) appreg.Message {
-	return say(textf("%s is not a tenant I can sign in to. Give a verified domain such as %s or a tenant id (a GUID).", code(tenant), code("contoso.onmicrosoft.com")))
+	return say(textf("%s is not a tenant I can sign in to. Give a verified domain such as %s or a tenant id (a GUID).", code(clipped(tenant)), code("contoso.onmicrosoft.com")))
 }
 
 func msgBadService(service string) appreg.Message {
-	return say(textf("%s is not a valid service name: use 1–40 letters, digits, dots, dashes or underscores, starting with a letter or digit.", code(service)))
+	return say(textf("%s is not a valid service name: use 1–40 letters, digits, dots, dashes or underscores, starting with a letter or digit.", code(clipped(service))))
+}
+
+// what names what a conversation does, for people: "the onboarding of
+// contoso.com", "the role request (add Teams Administrator for Voice1)".
+func what(c *appreg.Conversation) appreg.Text {
+	switch c.Flow {
+	case appreg.FlowSecret:
+		return textf("the new secret for service %s on %s", bold(c.Service), bold(c.Name))
+	case appreg.FlowRotate:
+		return textf("the secret rotation of service %s on %s", bold(c.Service), bold(c.Name))
+	case appreg.FlowCleanup:
+		return textf("the cleanup of %s", bold(c.Name))
+	case appreg.FlowCheck:
+		return textf("the check of %s", bold(c.Name))
+	case appreg.FlowRole:
+		if c.Role != nil {
+			return textf("the role request (%s)", describeRoleChange(c.Role))
+		}
+		return appreg.T("the role request")
+	}
+	return textf("the onboarding of %s", bold(c.Tenant))
 }
 
 func msgAlreadyRunning(c *appreg.Conversation) appreg.Message {
-	return say(textf("You already have an onboarding of %s running in this channel (%s). Finish it, or stop it with %s, before you start another.",
-		bold(c.Tenant), describeState(c.State), code("/appreg cancel")))
+	return say(textf("You already have something running in this channel: %s (%s). Finish it, or stop it with %s, before you start another.",
+		what(c), describeState(c.State), code("/appreg cancel")))
 }
 
 func msgStarting(c *appreg.Conversation) appreg.Message {
@@ -103,19 +167,22 @@ func msgStartingFlow(c *appreg.Conversation) appreg.Message {
 }
 
 func msgNothingToCancel() appreg.Message {
-	return say("You have no onboarding running in this channel.")
+	return say("You have nothing running in this channel to cancel. A role request waiting for an approver is withdrawn with the Withdraw button on the request.")
 }
 
 func msgCancelledReply(c *appreg.Conversation) appreg.Message {
-	return say(textf("Cancelled the onboarding of %s.", bold(c.Tenant)))
+	return say(textf("Cancelled %s.", what(c)))
 }
 
 func msgNotYours(c *appreg.Conversation) appreg.Message {
-	return say(textf("Only %s, who started this onboarding, can do that.", mention(c.Requester.User)))
+	return say(textf("Only %s, who started %s, can do that.", mention(c.Requester.User), what(c)))
 }
 
 func msgNotNow(c *appreg.Conversation) appreg.Message {
-	return say(textf("That button is no longer current: this onboarding is %s. Look at the latest message in its thread.", describeState(c.State)))
+	if c.State.Terminal() {
+		return say(textf("That button belongs to %s, which has ended (%s). Nothing was done.", what(c), describeState(c.State)))
+	}
+	return say(textf("That button is no longer current: %s is %s. Look at the latest message in its thread.", what(c), describeState(c.State)))
 }
 
 func msgRemindersOff() appreg.Message {
@@ -203,13 +270,14 @@ func statusMessage(c *appreg.Conversation, loc *time.Location) appreg.Message {
 			buttons = []appreg.Button{cancelButton(c)}
 			break
 		}
-		line = appreg.T(appreg.IconOK, fmt.Sprintf("%s signed in to %s. Waiting for the registration name.", c.Identity.Account, c.Identity.TenantName))
-		buttons = []appreg.Button{nameButton(c), cancelButton(c)}
+		line = appreg.T(appreg.IconOK, fmt.Sprintf("%s signed in to %s. Waiting for the registration name (asked in the thread).", c.Identity.Account, c.Identity.TenantName))
+		buttons = []appreg.Button{cancelButton(c)}
 	case appreg.StateAwaitingApproval:
 		line = appreg.T(appreg.IconAsk, "Waiting for an approver. Reason given: ", orNone(c.Role.Reason))
 		buttons = []appreg.Button{
 			{ActionID: ActionApprove, Label: "Approve", Value: c.ID, Style: appreg.ButtonPrimary},
 			{ActionID: ActionReject, Label: "Reject", Value: c.ID, Style: appreg.ButtonDanger},
+			{ActionID: ActionCancel, Label: "Withdraw (requester)", Value: c.ID},
 		}
 		if c.Role.Approver != nil {
 			line = appreg.T(appreg.IconOK, textf("Approved by %s; waiting for a Privileged Role Administrator to sign in.", mention(c.Role.Approver.User)))
@@ -281,7 +349,8 @@ func msgAskName(c *appreg.Conversation, why appreg.Text) appreg.Message {
 	if !why.IsEmpty() {
 		t = appreg.T(appreg.IconWarn, why, "\n", t)
 	}
-	return appreg.Message{Text: t, Buttons: []appreg.Button{nameButton(c), cancelButton(c)}}
+	form := nameForm(c)
+	return appreg.Message{Text: t, Buttons: []appreg.Button{nameButton(c), cancelButton(c)}, Ask: &form}
 }
 
 func reasonCancelledBy(by appreg.Caller) appreg.Text {
@@ -290,6 +359,12 @@ func reasonCancelledBy(by appreg.Caller) appreg.Text {
 
 func msgCancelled(c *appreg.Conversation, by appreg.Caller) appreg.Message {
 	t := appreg.T(appreg.IconStop, reasonCancelledBy(by))
+	if c.Flow == appreg.FlowRole {
+		return appreg.Message{Text: appreg.T(appreg.IconStop, textf("%s withdrew the role request. No role was changed.", mention(by.User)))}
+	}
+	if c.Flow != appreg.FlowOnboard {
+		return appreg.Message{Text: t.Append(" Nothing more will be done; what was already done in the tenant stays, and the thread above says what that was.")}
+	}
 	if c.Progress.AppID != "" {
 		t = t.Append(textf(" The registration %s (application id %s) was already created in the tenant and is left in place; a tenant admin can delete it under App registrations if it is not wanted.", bold(c.Name), code(c.Progress.AppID)))
 	} else {
@@ -388,7 +463,7 @@ const listPageSize = 15
 func msgList(regs []appreg.Registration, tenant string, page int, now time.Time, loc *time.Location) appreg.Message {
 	if len(regs) == 0 {
 		if tenant != "" {
-			return say(textf("I know no registrations in %s.", bold(tenant)))
+			return say(textf("I know no registrations in %s.", bold(clipped(tenant))))
 		}
 		return say(textf("I know no registrations yet. Start one with %s.", code("/appreg new <tenant>")))
 	}
@@ -433,6 +508,27 @@ func msgOfferRotation(r *appreg.Registration, old appreg.SecretRecord, now time.
 	}
 }
 
+// tenantLabel names the conversation's tenant by its primary domain once
+// someone has signed in to it, and as typed before.
+func tenantLabel(c *appreg.Conversation) string {
+	if c.Identity != nil && c.Identity.DefaultDomain != "" {
+		return c.Identity.DefaultDomain
+	}
+	return c.Tenant
+}
+
+// tenantDomains are the verified domains of the signed-in tenant, its
+// primary domain first.
+func tenantDomains(id *appreg.Identity) []string {
+	out := []string{id.DefaultDomain}
+	for _, d := range id.Domains {
+		if !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, d) }) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 func flowTitle(c *appreg.Conversation) string {
 	switch c.Flow {
 	case appreg.FlowSecret:
@@ -444,9 +540,9 @@ func flowTitle(c *appreg.Conversation) string {
 	case appreg.FlowCheck:
 		return "Check of " + c.Name
 	case appreg.FlowRole:
-		return fmt.Sprintf("Role change in %s: %s %s %s %s", c.Tenant, c.Role.Op, c.Role.Role, preposition(c.Role.Op), c.Role.PrincipalLabel)
+		return fmt.Sprintf("Role change in %s: %s %s %s %s", tenantLabel(c), c.Role.Op, c.Role.Role, preposition(c.Role.Op), c.Role.PrincipalLabel)
 	}
-	return fmt.Sprintf("App registration for %s · service %s", c.Tenant, c.Service)
+	return fmt.Sprintf("App registration for %s · service %s", tenantLabel(c), c.Service)
 }
 
 func msgSecretAdded(c *appreg.Conversation, now time.Time) appreg.Message {
@@ -689,7 +785,7 @@ func reasonNameTakenInTenant(name string, id *appreg.Identity) appreg.Text {
 	if id != nil {
 		tenant = id.TenantName
 	}
-	return appreg.T(fmt.Sprintf("An app registration named %q already exists in %s. Choose another name.", name, tenant))
+	return appreg.T(fmt.Sprintf("An app registration named %s already exists in %s. Choose another name.", quoted(name), tenant))
 }
 
 func reasonIdle(d time.Duration) appreg.Text {
@@ -711,7 +807,7 @@ func msgNoApprovalsChannel() appreg.Message {
 }
 
 func msgUnknownRole(typed string, roles []string) appreg.Message {
-	return say(fmt.Sprintf("I don't know the role %q. Roles I can request: %s.", typed, strings.Join(roles, ", ")))
+	return say(fmt.Sprintf("I don't know the role %s. Roles I can request: %s.", quoted(typed), strings.Join(roles, ", ")))
 }
 
 func msgRoleRequested(rc *appreg.RoleChange, approvals appreg.Place) appreg.Message {
@@ -814,7 +910,7 @@ func msgRejected(c *appreg.Conversation) appreg.Message { return say(appreg.Icon
 func msgAudit(recs []appreg.AuditRecord, filter string, loc *time.Location) appreg.Message {
 	if len(recs) == 0 {
 		if filter != "" {
-			return say(fmt.Sprintf("No audit records about %q.", filter))
+			return say(fmt.Sprintf("No audit records about %s.", quoted(filter)))
 		}
 		return say("No audit records yet.")
 	}

@@ -92,7 +92,8 @@ func (w *Wizard) create(ctx context.Context, c *appreg.Conversation, sess appreg
 	}
 	now := w.now().UTC()
 	reg := appreg.Registration{
-		Tenant: c.Tenant, TenantID: c.Identity.TenantID, Name: c.Name, AppID: p.AppID, AppObjectID: p.AppObjectID,
+		Tenant: tenantLabel(c), TenantID: c.Identity.TenantID, Domains: tenantDomains(c.Identity),
+		Name: c.Name, AppID: p.AppID, AppObjectID: p.AppObjectID,
 		ServicePrincipal: p.ServicePrincipal, Services: []string{c.Service},
 		Secrets:   []appreg.SecretRecord{w.secretRecord(c)},
 		CreatedBy: c.Requester, CreatedAt: now, Thread: c.Thread(),

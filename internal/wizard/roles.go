@@ -38,8 +38,12 @@ func (w *Wizard) parseRole(words []string) (role, reason string, ok bool) {
 }
 
 func (w *Wizard) roleCommand(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
-	if len(args) < 3 || (args[0] != "add" && args[0] != "remove") {
-		return reply(msgUsageOf("role"))
+	if len(args) > 0 && args[0] != "add" && args[0] != "remove" {
+		return reply(msgRoleOp(args[0]))
+	}
+	if r, bad := checkArgs("role", args, 3, len(args), "add or remove", "who the role is for: a registration, or a user by UPN",
+		"the role, one of "+strings.Join(w.cfg.Roles, ", ")); bad {
+		return r
 	}
 	if w.cfg.approvals(caller.Platform) == "" {
 		return reply(msgNoApprovalsChannel())
@@ -67,7 +71,7 @@ func (w *Wizard) roleConversation(ctx context.Context, op, principal, role, reas
 	c := &appreg.Conversation{Flow: appreg.FlowRole, Role: change}
 	if _, domain, isUser := strings.Cut(principal, "@"); isUser {
 		if !domainPattern.MatchString(domain) {
-			return nil, appreg.Errorf(appreg.KindInvalid, "%q is not a user principal name.", principal)
+			return nil, appreg.Errorf(appreg.KindInvalid, "%s is not a user principal name.", quoted(principal))
 		}
 		change.Principal, change.PrincipalLabel = principal, principal
 		c.Tenant, c.Name = strings.ToLower(domain), principal
@@ -104,8 +108,7 @@ func (w *Wizard) postRequest(ctx context.Context, c *appreg.Conversation) error 
 	if err != nil {
 		return w.cannotPost(ctx, c, err, reasonCannotPostApprovals)
 	}
-	c.Status = ref
-	return w.save(ctx, c)
+	return w.recordStatus(ctx, c, ref)
 }
 
 // mayApprove reports whether caller may decide c, and why not. The
@@ -143,16 +146,26 @@ func (w *Wizard) decide(ctx context.Context, c *appreg.Conversation, a appreg.Ac
 	}
 	// Recording the approver is the compare-and-set that makes the decision
 	// once: of two approvers clicking at once, one wins, the other is told.
+	// A conflict with another change (the request's thread being
+	// recorded) is retried on the fresh conversation.
 	approver := a.Caller
-	c.Role.Approver, c.Role.Decision, c.Role.DecidedAt = &approver, "approved", w.now().UTC()
-	if err := w.save(ctx, c); err != nil {
-		if appreg.ErrorKind(err) == appreg.KindConflict {
-			if cur, lerr := w.store.Conversation(ctx, c.ID); lerr == nil {
-				return appreg.Notice(msgAlreadyDecided(cur)), nil
-			}
-			return appreg.Answer{}, nil
+	for {
+		c.Role.Approver, c.Role.Decision, c.Role.DecidedAt = &approver, "approved", w.now().UTC()
+		err := w.save(ctx, c)
+		if err == nil {
+			break
 		}
-		return appreg.Answer{}, err
+		if appreg.ErrorKind(err) != appreg.KindConflict {
+			return appreg.Answer{}, err
+		}
+		cur, lerr := w.store.Conversation(ctx, c.ID)
+		if lerr != nil {
+			return appreg.Answer{}, lerr
+		}
+		if cur.State != appreg.StateAwaitingApproval || cur.Role == nil || cur.Role.Approver != nil {
+			return appreg.Notice(msgAlreadyDecided(cur)), nil
+		}
+		c = cur
 	}
 	w.audit(ctx, record)
 	w.updateStatus(ctx, c)

@@ -215,7 +215,10 @@ func TestRoleRequestInputs(t *testing.T) {
 	tests := []struct{ text, want string }{
 		{"role add Nope Teams Administrator", "I know no registration"},
 		{"role add Voice1 Chief Coffee Officer", "I don't know the role"},
-		{"role grant Voice1 Teams Administrator", "did not understand"},
+		{"role grant Voice1 Teams Administrator", "“grant” is neither add nor remove"},
+		{"role", "Missing: add or remove"},
+		{"role add Voice1", "Missing: the role, one of Teams Administrator, "},
+		{"role remove", "Missing: who the role is for"},
 		{"role add bob@not_a_domain Teams Administrator", "not a user principal name"},
 	}
 	for _, tt := range tests {

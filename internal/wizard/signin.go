@@ -27,8 +27,7 @@ func (w *Wizard) start(ctx context.Context, c *appreg.Conversation) error {
 		if err != nil {
 			return w.cannotPost(ctx, c, err, reasonCannotPost)
 		}
-		c.Status = ref
-		if err := w.save(ctx, c); err != nil {
+		if err := w.recordStatus(ctx, c, ref); err != nil {
 			return err
 		}
 	}

@@ -335,7 +335,7 @@ func TestNameRulesAndClashes(t *testing.T) {
 	if errs := h.submitName("Taken"); len(errs) != 0 {
 		t.Fatalf("Taken: %v", errs)
 	}
-	h.wait(fakes.Containing("post", `named "Taken" already exists in Contoso`))
+	h.wait(fakes.Containing("post", `named “Taken” already exists in Contoso`))
 	h.waitState(appreg.StateAwaitingName)
 	if n := len(h.tenant.Applications()); n != 1 {
 		t.Fatalf("%d applications", n)
@@ -450,7 +450,7 @@ func TestCancel(t *testing.T) {
 	}
 	h.waitState(appreg.StateCancelled)
 	h.wait(fakes.Containing("post", "Nothing was created"))
-	if r := h.command(requester, "cancel"); !strings.Contains(r.Text, "no onboarding running") {
+	if r := h.command(requester, "cancel"); !strings.Contains(r.Text, "nothing running in this channel") {
 		t.Fatalf("second cancel: %q", r.Text)
 	}
 	// A new onboarding may start now.
@@ -468,23 +468,23 @@ func TestCommands(t *testing.T) {
 		{"U_OP", "", "Usage"},
 		{"U_OP", "help", "Usage"},
 		{"U_OP", "frobnicate", "I don't know the command frobnicate"},
-		{"U_OP", "new", "did not understand that /appreg new command"},
-		{"U_OP", "new a b c", "did not understand"},
+		{"U_OP", "new", "Missing: the tenant: a verified domain such as contoso.onmicrosoft.com, or a tenant id.\nUsage /appreg new <tenant> [service] — onboard"},
+		{"U_OP", "new a b c", "/appreg new takes at most 2 arguments; the rest was not understood.\nUsage /appreg new <tenant> [service]"},
 		{"U_OP", "new not_a_domain", "is not a tenant"},
 		{"U_OP", "new contoso.com bad/service", "not a valid service name"},
 		{"U_OP", "list", "no registrations yet"},
 		{"U_OP", "list fabrikam.com", "no registrations in fabrikam.com"},
-		{"U_OP", "cancel now", "did not understand"},
+		{"U_OP", "cancel now", "/appreg cancel takes no arguments"},
 		{"U_OP", "role add x y", "BOT_APPROVALS_CHANNEL"},
 		{"U_OP", "reminders", "not running on this bot"},
-		{"U_OP", "secret nope sbc2", "I know no registration \"nope\""},
-		{"U_OP", "secret a", "did not understand"},
-		{"U_OP", "check", "did not understand"},
+		{"U_OP", "secret nope sbc2", "I know no registration “nope”"},
+		{"U_OP", "secret a", "Missing: the service the new secret is for.\nUsage /appreg secret <registration> <service>"},
+		{"U_OP", "check", "Missing: the registration (its name, as /appreg list shows it).\nUsage /appreg check <registration>"},
 		{"U_OP", "attach nope sbc2", "I know no registration"},
 		{"U_STRANGER", "help", "not one of this bot's operators"},
 		{"U_MEMBER", "help", "Usage"},
 		{"U_OP", "NEW 11111111-2222-3333-4444-555555555555", "Starting"},
-		{"U_OP", "new contoso.com", "already have an onboarding"},
+		{"U_OP", "new contoso.com", "already have something running in this channel: the onboarding of"},
 	}
 	for _, tt := range tests {
 		got := h.command(tt.user, tt.text).Text
