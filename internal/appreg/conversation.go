@@ -142,7 +142,9 @@ type Caller struct {
 }
 
 // Place is where the caller spoke: their channel (or chat), and thread.
-func (c Caller) Place() Place { return Place{Platform: c.Platform, Channel: c.Channel, Thread: c.Thread} }
+func (c Caller) Place() Place {
+	return Place{Platform: c.Platform, Channel: c.Channel, Thread: c.Thread}
+}
 
 // Place is where to post: a channel (or chat) of a platform, or a thread in
 // it when Thread is set. Channel and Thread are the platform's own ids; the
