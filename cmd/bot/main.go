@@ -317,10 +317,10 @@ func (m *Main) sayGoodbye() {
 // schedule lists the scheduler's reminders for /appreg reminders.
 type schedule struct{ s *reminders.Scheduler }
 
-func (s schedule) Upcoming(ctx context.Context, limit int) ([]wizard.Upcoming, error) {
-	next, err := s.s.Upcoming(ctx, limit)
+func (s schedule) Upcoming(ctx context.Context, limit int) ([]wizard.Upcoming, int, error) {
+	next, total, err := s.s.Upcoming(ctx, limit)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]wizard.Upcoming, 0, len(next))
 	for _, u := range next {
@@ -337,5 +337,5 @@ func (s schedule) Upcoming(ctx context.Context, limit int) ([]wizard.Upcoming, e
 		}
 		out = append(out, wizard.Upcoming{Secret: u.Secret, What: what, Due: u.Due})
 	}
-	return out, nil
+	return out, total, nil
 }

@@ -54,11 +54,17 @@ func TestConsoleOnboarding(t *testing.T) {
 	typeLine("/appreg new contoso.onmicrosoft.com")
 	waitOutput(t, out, "bot (only to you)> 🔑 Sign-in code for contoso.onmicrosoft.com")
 	tenant.Approve()
-	waitOutput(t, out, "] Enter registration name  [")
+	// The name is asked for at once: typed, not clicked for.
+	waitOutput(t, out, "? Registration name for service default")
+	typeLine("/appreg list")
+	waitOutput(t, out, `* You left the prompt "Registration name for service default"`)
+	waitOutput(t, out, "I know no registrations yet")
 	// Type the number the choice was shown with; numbers keep their meaning.
 	m := regexp.MustCompile(`\[(\d+)\] Enter registration name`).FindStringSubmatch(out.String())
 	typeLine(m[1])
 	waitOutput(t, out, "? Registration name for service default")
+	typeLine(strings.Repeat("x", MaxLine+10))
+	waitOutput(t, out, "! That line is longer than 64 KiB; it was not read.")
 	typeLine("bad name")
 	waitOutput(t, out, "! The name may not contain blanks")
 	typeLine("Voice1")

@@ -16,7 +16,7 @@ import (
 // links the engine meant, icons as emoji, a fallback with nothing Slack
 // would parse.
 func TestEveryEngineMessageRendersInSlack(t *testing.T) {
-	meant := []string{"user:U0REQ", "user:U0APP", "channel:C0APPR", "link:https://microsoft.com/devicelogin"}
+	meant := []string{"user:U0REQ", "user:U0APP", "channel:C0APPR", "channel:C0REM", "link:https://microsoft.com/devicelogin"}
 	shortcode := regexp.MustCompile(`:[a-z_]+:`)
 	for name, msg := range wizard.Catalogue() {
 		t.Run(name, func(t *testing.T) {

@@ -149,11 +149,22 @@ func errBrokenSecretButton() error {
 	return &Error{Kind: KindInvalid, Message: "That button does not name a secret I know; list the registrations with the list command."}
 }
 
+// ReminderPlan is when and where a secret's expiry reminders will come.
+type ReminderPlan struct {
+	// Due are the times of the reminders still to come, soonest first.
+	Due []time.Time
+	// Channel, when set, is the reminders channel that receives them
+	// instead of the registration's thread. Each also goes to the engineer
+	// as a direct message.
+	Channel string
+}
+
 // Reminders is the secret-expiry reminder schedule.
 type Reminders interface {
 	// Track schedules reminders before the secret expires, replacing any
-	// earlier schedule of the same secret.
-	Track(ctx context.Context, s SecretRef) error
+	// earlier schedule of the same secret, and says when and where they
+	// will come.
+	Track(ctx context.Context, s SecretRef) (ReminderPlan, error)
 	// Untrack drops a secret's reminders (it was removed or replaced).
 	Untrack(ctx context.Context, tenantID, appID, keyID string) error
 }

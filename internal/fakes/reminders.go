@@ -3,6 +3,7 @@ package fakes
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 )
@@ -18,12 +19,13 @@ var _ appreg.Reminders = (*Reminders)(nil)
 // NewReminders returns an empty schedule.
 func NewReminders() *Reminders { return &Reminders{tracked: map[string]appreg.SecretRef{}} }
 
-// Track implements appreg.Reminders.
-func (r *Reminders) Track(ctx context.Context, s appreg.SecretRef) error {
+// Track implements appreg.Reminders: one reminder a week and one a day
+// before the expiry.
+func (r *Reminders) Track(ctx context.Context, s appreg.SecretRef) (appreg.ReminderPlan, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.tracked[s.KeyID] = s
-	return nil
+	return appreg.ReminderPlan{Due: []time.Time{s.Expires.AddDate(0, 0, -7), s.Expires.AddDate(0, 0, -1)}}, nil
 }
 
 // Untrack implements appreg.Reminders.

@@ -536,3 +536,12 @@ func (s *ReminderStore) ReleaseLease(ctx context.Context, owner string) error {
 	}
 	return nil
 }
+
+// Scheduled implements reminders.Store.
+func (s *ReminderStore) Scheduled(ctx context.Context) (int, error) {
+	n, err := s.rdb.ZCard(ctx, remDueKey).Result()
+	if err != nil {
+		return 0, remUnavailable(err)
+	}
+	return int(n), nil
+}

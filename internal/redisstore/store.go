@@ -167,7 +167,7 @@ func (s *Store) CreateConversation(ctx context.Context, c *appreg.Conversation, 
 func (s *Store) Conversation(ctx context.Context, id string) (*appreg.Conversation, error) {
 	data, err := s.rdb.HGet(ctx, convKey(id), "d").Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, appreg.Errorf(appreg.KindNotFound, "This conversation has ended or expired. Start a new one with `/appreg new <tenant>`.")
+		return nil, appreg.Errorf(appreg.KindNotFound, "That conversation has ended and is no longer kept. Nothing was done; start a new one with /appreg.")
 	}
 	if err != nil {
 		return nil, unavailable(err)
@@ -196,7 +196,7 @@ func (s *Store) UpdateConversation(ctx context.Context, c *appreg.Conversation) 
 	}
 	switch res {
 	case -1:
-		return appreg.Errorf(appreg.KindNotFound, "This conversation has ended or expired. Start a new one with `/appreg new <tenant>`.")
+		return appreg.Errorf(appreg.KindNotFound, "That conversation has ended and is no longer kept. Nothing was done; start a new one with /appreg.")
 	case 0:
 		return appreg.Errorf(appreg.KindConflict, "The conversation changed meanwhile.")
 	}

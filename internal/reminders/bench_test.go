@@ -54,7 +54,7 @@ func BenchmarkReminderDelivery(b *testing.B) {
 		}
 		exp := time.Now().Add(36 * time.Hour) // the 1-day reminder is due
 		for i := range count {
-			if err := s.Track(ctx, secret(i, exp, fmt.Sprintf("C%02d", i%channels), fmt.Sprintf("U%02d", i%channels))); err != nil {
+			if _, err := s.Track(ctx, secret(i, exp, fmt.Sprintf("C%02d", i%channels), fmt.Sprintf("U%02d", i%channels))); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -28,7 +28,7 @@ func TestThresholdsFireOnceEach(t *testing.T) {
 	e := newEnv(t, at(1, 1, 0))
 	r := e.replica("a")
 	ctx := context.Background()
-	if err := r.Track(ctx, secret(1, expiry, "C1", "U1")); err != nil {
+	if _, err := r.Track(ctx, secret(1, expiry, "C1", "U1")); err != nil {
 		t.Fatal(err)
 	}
 	// Scan every six hours until after expiry: each reminder is posted at
@@ -93,7 +93,7 @@ func TestDowntimeSendsOnlyTheMostUrgentMissedReminder(t *testing.T) {
 			r := e.replica("a")
 			ctx := context.Background()
 			s := secret(1, expiry, "C1", "")
-			if err := r.Track(ctx, s); err != nil {
+			if _, err := r.Track(ctx, s); err != nil {
 				t.Fatal(err)
 			}
 			e.clock.Set(tc.backAt)
@@ -126,10 +126,24 @@ func TestTrackSkipsPastThresholdsButTheMostUrgent(t *testing.T) {
 	e := newEnv(t, at(3, 29, 10)) // tracked 2 days and 5 hours before expiry
 	r := e.replica("a")
 	ctx := context.Background()
-	if err := r.Track(ctx, secret(1, expiry, "C1", "U1")); err != nil {
+	plan, err := r.Track(ctx, secret(1, expiry, "C1", "U1"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := r.Upcoming(ctx, 10)
+	// The plan the engine reports: the most urgent past threshold at once,
+	// then the ones to come.
+	var planned []string
+	for _, d := range plan.Due {
+		planned = append(planned, d.Format("01-02T15"))
+	}
+	if want := "03-29T10,03-30T09,03-31T09"; strings.Join(planned, ",") != want || plan.Channel != "" {
+		t.Errorf("plan = %v in %q, want %s", planned, plan.Channel, want)
+	}
+	up, total, err := r.Upcoming(ctx, 2)
+	if err != nil || total != 3 || len(up) != 2 {
+		t.Fatalf("Upcoming(2) = %d of %d, %v", len(up), total, err)
+	}
+	up, _, err = r.Upcoming(ctx, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,13 +164,13 @@ func TestTrackAgainReplacesTheSchedule(t *testing.T) {
 	r := e.replica("a")
 	ctx := context.Background()
 	s := secret(1, expiry, "C1", "")
-	if err := r.Track(ctx, s); err != nil {
+	if _, err := r.Track(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	r.scanAndDeliver(t, e.clock) // the 30-day reminder
 	// The registration is saved again: same expiry, nothing is sent twice.
 	e.clock.Set(at(3, 2, 10))
-	if err := r.Track(ctx, s); err != nil {
+	if _, err := r.Track(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.scanAndDeliver(t, e.clock); n != 0 {
@@ -164,10 +178,10 @@ func TestTrackAgainReplacesTheSchedule(t *testing.T) {
 	}
 	// A new expiry replaces every pending reminder.
 	s.Expires = time.Date(2030, 9, 30, 15, 0, 0, 0, time.UTC)
-	if err := r.Track(ctx, s); err != nil {
+	if _, err := r.Track(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	up, err := r.Upcoming(ctx, 10)
+	up, _, err := r.Upcoming(ctx, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +199,7 @@ func TestReplicasNeverDoubleSend(t *testing.T) {
 	replicas := []*replica{e.replica("a"), e.replica("b"), e.replica("c")}
 	ctx := context.Background()
 	for i := range secrets {
-		if err := replicas[i%3].Track(ctx, secret(i, expiry, fmt.Sprintf("C%d", i%10), fmt.Sprintf("U%d", i%7))); err != nil {
+		if _, err := replicas[i%3].Track(ctx, secret(i, expiry, fmt.Sprintf("C%d", i%10), fmt.Sprintf("U%d", i%7))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -252,7 +266,7 @@ func TestRunOneReplicaScansUnderTheLease(t *testing.T) {
 	}
 	exp := time.Now().Add(36 * time.Hour) // the 1-day reminder is due already
 	for i := range secrets {
-		if err := all[i%2].Track(ctx, secret(i, exp, "C1", "U1")); err != nil {
+		if _, err := all[i%2].Track(ctx, secret(i, exp, "C1", "U1")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -324,7 +338,7 @@ func TestReplicaKilledMidBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range secrets {
-				if err := a.Track(ctx, secret(i, expiry, "C1", fmt.Sprintf("U%d", i))); err != nil {
+				if _, err := a.Track(ctx, secret(i, expiry, "C1", fmt.Sprintf("U%d", i))); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -390,7 +404,7 @@ func TestSnooze(t *testing.T) {
 	r := e.replica("a")
 	ctx := context.Background()
 	s := secret(1, expiry, "C1", "U1")
-	if err := r.Track(ctx, s); err != nil {
+	if _, err := r.Track(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	r.scanAndDeliver(t, e.clock) // the 3-day reminder, at 09:00
@@ -412,7 +426,7 @@ func TestSnooze(t *testing.T) {
 		}
 		confirmations = append(confirmations, msg.Text.String())
 	}
-	up, err := r.Upcoming(ctx, 10)
+	up, _, err := r.Upcoming(ctx, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +484,7 @@ func TestUntrackStopsReminders(t *testing.T) {
 	ctx := context.Background()
 	s1, s2 := secret(1, expiry, "C1", "U1"), secret(2, expiry, "C1", "U1")
 	for _, s := range []appreg.SecretRef{s1, s2} {
-		if err := r.Track(ctx, s); err != nil {
+		if _, err := r.Track(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -495,7 +509,7 @@ func TestUntrackStopsReminders(t *testing.T) {
 	if posts := e.posts.all(); len(posts) != 0 {
 		t.Fatalf("untracked secrets got %d posts: %+v", len(posts), posts[0])
 	}
-	if up, _ := r.Upcoming(ctx, 10); len(up) != 0 {
+	if up, _, _ := r.Upcoming(ctx, 10); len(up) != 0 {
 		t.Errorf("upcoming after untrack = %+v", up)
 	}
 	if err := r.Untrack(ctx, s1.TenantID, s1.AppID, s1.KeyID); err != nil {
@@ -540,7 +554,7 @@ func TestRateLimitedChat(t *testing.T) {
 			r.chat.fail = func(_ appreg.Place, n int) error { return tc.fail(n) }
 			ctx := context.Background()
 			for i := range 5 {
-				if err := r.Track(ctx, secret(i, expiry, "C1", "")); err != nil {
+				if _, err := r.Track(ctx, secret(i, expiry, "C1", "")); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -582,7 +596,7 @@ func TestSecretExpiringInTwoDaysThroughSlack(t *testing.T) {
 	s, fake := slackEnv(t, e, e.cfg, e.clock)
 	ctx := context.Background()
 	ref := secret(1, expiry, "C0THREAD", "U0ENGINEER")
-	if err := s.Track(ctx, ref); err != nil {
+	if _, err := s.Track(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.Scan(ctx, e.clock.Now()); n != 1 || err != nil {
@@ -653,7 +667,7 @@ func TestSlackRateLimitDeliveredLater(t *testing.T) {
 	ctx := context.Background()
 	const secrets = 4
 	for i := range secrets {
-		if err := s.Track(ctx, secret(i, time.Now().Add(36*time.Hour), "C1", "")); err != nil {
+		if _, err := s.Track(ctx, secret(i, time.Now().Add(36*time.Hour), "C1", "")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -67,22 +67,35 @@ func New(cfg Config, d Deps) (*Scheduler, error) {
 // replacing any earlier schedule of it. Thresholds already past are skipped
 // except the most urgent, which goes out at the next scan. KindInvalid for
 // a secret without ids or expiry; KindUnavailable when the store is down.
-func (s *Scheduler) Track(ctx context.Context, ref appreg.SecretRef) error {
+func (s *Scheduler) Track(ctx context.Context, ref appreg.SecretRef) (appreg.ReminderPlan, error) {
 	if err := IDOf(ref).Validate(); err != nil {
-		return appreg.Errorf(appreg.KindInvalid, "A secret to remind of needs a tenant id, an application id and a key id.")
+		return appreg.ReminderPlan{}, appreg.Errorf(appreg.KindInvalid, "A secret to remind of needs a tenant id, an application id and a key id.")
 	}
 	if ref.Expires.IsZero() {
-		return appreg.Errorf(appreg.KindInvalid, "A secret to remind of needs an expiry date.")
+		return appreg.ReminderPlan{}, appreg.Errorf(appreg.KindInvalid, "A secret to remind of needs an expiry date.")
 	}
 	now := s.clock.Now()
 	due := dueTimes(ref.Expires, s.cfg.Thresholds, s.tod, s.cfg.Location)
 	n, err := s.store.Schedule(ctx, Schedule{Secret: ref, Reminders: due, Now: now})
 	if err != nil {
-		return err
+		return appreg.ReminderPlan{}, err
 	}
 	s.log.InfoContext(ctx, "secret tracked", "tenant_id", ref.TenantID, "app_id", ref.AppID, "key_id", ref.KeyID,
 		"expires", ref.Expires, "scheduled", n)
-	return nil
+	// Thresholds already past are skipped but for the most urgent of them,
+	// which goes at the next scan.
+	plan := appreg.ReminderPlan{Channel: s.cfg.Channels[ref.Thread.Platform]}
+	past := 0
+	for past < len(due) && !due[past].At.After(now) {
+		past++
+	}
+	if past > 0 {
+		plan.Due = append(plan.Due, now)
+	}
+	for _, d := range due[past:] {
+		plan.Due = append(plan.Due, d.At)
+	}
+	return plan, nil
 }
 
 // Untrack implements appreg.Reminders: the secret gets no more reminders,
@@ -148,13 +161,19 @@ func (s *Scheduler) Snooze(ctx context.Context, ref string, by appreg.Caller) (a
 	return snoozedMessage(res.Secret, res.Next, res.Already, s.cfg.Location), nil
 }
 
-// Upcoming returns the next limit scheduled reminders, soonest first, for
-// the `/appreg reminders` listing. limit <= 0 means 20.
-func (s *Scheduler) Upcoming(ctx context.Context, limit int) ([]Upcoming, error) {
+// Upcoming returns the next limit scheduled reminders, soonest first, and
+// how many are scheduled in all, for the `/appreg reminders` listing.
+// limit <= 0 means 20.
+func (s *Scheduler) Upcoming(ctx context.Context, limit int) ([]Upcoming, int, error) {
 	if limit <= 0 {
 		limit = 20
 	}
-	return s.store.Upcoming(ctx, limit)
+	next, err := s.store.Upcoming(ctx, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	total, err := s.store.Scheduled(ctx)
+	return next, max(total, len(next)), err
 }
 
 // Deliver posts every delivery visible in the queue now, and those that

@@ -41,6 +41,8 @@ type Store interface {
 	Snooze(ctx context.Context, id SecretID, now time.Time, after time.Duration) (Snoozed, error)
 	// Upcoming returns the next limit scheduled reminders, soonest first.
 	Upcoming(ctx context.Context, limit int) ([]Upcoming, error)
+	// Scheduled counts the scheduled reminders.
+	Scheduled(ctx context.Context) (int, error)
 
 	// TakeDeliveries takes at most limit deliveries visible at now: each is
 	// made invisible until now+visibility and given a new token for holder.

@@ -139,7 +139,7 @@ func (w *Wizard) clickListPage(ctx context.Context, a appreg.Action) (appreg.Ans
 	if err != nil {
 		return appreg.Answer{}, err
 	}
-	return appreg.Notice(msgList(regs, p.Tenant, p.Page, w.now(), w.cfg.Location)), nil
+	return appreg.Notice(msgList(regs, p.Tenant, p.Page, w.localNow(), w.cfg.Location)), nil
 }
 
 func (w *Wizard) clickDecide(ctx context.Context, a appreg.Action, c *appreg.Conversation) (appreg.Answer, error) {
@@ -189,6 +189,9 @@ func (w *Wizard) clickKeep(ctx context.Context, _ appreg.Action, c *appreg.Conve
 }
 
 func (w *Wizard) clickCancel(ctx context.Context, a appreg.Action, c *appreg.Conversation) (appreg.Answer, error) {
+	if c.State.Terminal() {
+		return appreg.Notice(msgNotNow(c)), nil
+	}
 	return appreg.Answer{}, w.cancel(ctx, c, a.Caller)
 }
 

@@ -60,6 +60,7 @@ func Catalogue() map[string]appreg.Message {
 		{what: "User.Read.All", detail: "not requested", fix: fixNotRequested()},
 		{what: "Group.Read.All", detail: "no consent", fix: fixNotConsented()}}
 	text := func(t appreg.Text) appreg.Message { return appreg.Message{Text: t} }
+	reminders := appreg.ReminderPlan{Due: []time.Time{now.AddDate(0, 0, 335), now.AddDate(0, 0, 365)}}
 
 	m := map[string]appreg.Message{
 		"msgHelp":               msgHelp(cfg),
@@ -89,11 +90,11 @@ func Catalogue() map[string]appreg.Message {
 		"msgCancelled":          msgCancelled(c, requester),
 		"msgStepFailed":         msgStepFailed(conv(appreg.StateCreating, appreg.FlowOnboard), failure),
 		"msgSecret":             msgSecret(c, appreg.Secret{KeyID: "key-1", Text: "not-a-real-secret", Expires: now.Add(365 * 24 * time.Hour)}, now),
-		"msgReport":             msgReport(c, cfg, plan.Grants, nil, now),
+		"msgReport":             msgReport(c, cfg, plan.Grants, nil, reminders, now),
 		"msgList":               msgList([]appreg.Registration{*reg, {Name: Hostile, Tenant: Hostile, AppID: "app-2"}}, Hostile, 0, now, loc),
 		"msgOfferRotation":      msgOfferRotation(reg, reg.Secrets[0], now),
-		"msgSecretAdded":        msgSecretAdded(c, now),
-		"msgRotated":            msgRotated(c, now),
+		"msgSecretAdded":        msgSecretAdded(c, reminders, now),
+		"msgRotated":            msgRotated(c, appreg.ReminderPlan{Channel: "C0REM", Due: reminders.Due}, now),
 		"msgKeptBoth":           msgKeptBoth(c),
 		"msgOldSecretRemoved":   msgOldSecretRemoved(c),
 		"msgNothingToClean":     msgNothingToClean(reg),
@@ -125,7 +126,7 @@ func Catalogue() map[string]appreg.Message {
 		"msgAudit": msgAudit([]appreg.AuditRecord{{At: now, Actor: "U0REQ", Action: "role.request", Tenant: Hostile, Target: Hostile, Detail: Hostile, Outcome: "ok"},
 			{At: now, Actor: "29:teams-user", Action: "role.reject", Outcome: "denied: " + Hostile}}, Hostile, loc),
 		"msgUpcoming": msgUpcoming([]Upcoming{{Secret: appreg.SecretRef{Tenant: Hostile, Registration: "Voice&1", Service: "sbc&1", Expires: now.Add(48 * time.Hour)},
-			What: "3 days before expiry", Due: now}}, now, loc),
+			What: "3 days before expiry", Due: now}}, 30, now, loc),
 		"msgLateCancel":             msgLateCancel(c),
 		"msgBrokenButton":           msgBrokenButton(),
 		"reasonDeletedInTenant":     text(reasonDeletedInTenant(c)),

@@ -97,9 +97,20 @@ func checkArgs(cmd string, args []string, min, max int, missing ...string) (appr
 	return appreg.Reply{}, false
 }
 
+// errorReply answers a command that failed. A person's mistake (a name
+// that does not exist, a clash) is logged as information; only the bot's
+// own troubles are warnings or errors.
 func (w *Wizard) errorReply(err error) appreg.Reply {
-	w.obs.Error(appreg.ErrorKind(err))
-	w.log.Error("command failed", "kind", appreg.ErrorKind(err), "err", err)
+	kind := appreg.ErrorKind(err)
+	w.obs.Error(kind)
+	switch kind {
+	case appreg.KindInvalid, appreg.KindNotFound, appreg.KindConflict, appreg.KindForbidden:
+		w.log.Info("command refused", "kind", kind, "err", err)
+	case appreg.KindUnavailable:
+		w.log.Warn("command failed", "kind", kind, "err", err)
+	default:
+		w.log.Error("command failed", "kind", kind, "err", err)
+	}
 	return reply(say(appreg.IconWarn, appreg.ErrorMessage(err)))
 }
 
@@ -212,7 +223,7 @@ func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args [
 		return w.errorReply(err)
 	}
 	if old := r.SecretFor(args[1]); old != nil {
-		return reply(msgOfferRotation(r, *old, w.now()))
+		return reply(msgOfferRotation(r, *old, w.localNow()))
 	}
 	c := onRegistration(r, appreg.FlowSecret, args[1])
 	if rep, ok := w.begin(ctx, caller, c, delivery); !ok {
@@ -297,7 +308,8 @@ func (w *Wizard) attach(ctx context.Context, caller appreg.Caller, args []string
 	if err != nil {
 		return w.errorReply(err)
 	}
-	w.log.Info("audit: service attached", "user", caller.User.ID, "app_id", r.AppID, "service", service)
+	w.audit(ctx, appreg.AuditRecord{Actor: caller.User.ID, Action: "service.attach", Tenant: r.Tenant, Target: r.Name,
+		Detail: "service " + service + ", application id " + r.AppID})
 	return reply(msgAttached(r, service))
 }
 
@@ -313,7 +325,7 @@ func (w *Wizard) list(ctx context.Context, args []string) appreg.Reply {
 	if err != nil {
 		return w.errorReply(err)
 	}
-	return reply(msgList(regs, tenant, 0, w.now(), w.cfg.Location))
+	return reply(msgList(regs, tenant, 0, w.localNow(), w.cfg.Location))
 }
 
 func (w *Wizard) sortedRegistrations(ctx context.Context, tenant string) ([]appreg.Registration, error) {
@@ -377,9 +389,9 @@ func (w *Wizard) remindersCommand(ctx context.Context, args []string) appreg.Rep
 	if w.schedule == nil {
 		return reply(msgRemindersOff())
 	}
-	next, err := w.schedule.Upcoming(ctx, 20)
+	next, total, err := w.schedule.Upcoming(ctx, 20)
 	if err != nil {
 		return w.errorReply(err)
 	}
-	return reply(msgUpcoming(next, w.now(), w.cfg.Location))
+	return reply(msgUpcoming(next, total, w.localNow(), w.cfg.Location))
 }

@@ -57,7 +57,11 @@ func nameRules() appreg.Text {
 
 func msgHelp(cfg Config) appreg.Message {
 	t := appreg.T("I create and look after the app registrations our platform needs in customers' Microsoft 365 tenants.\n\n", usage(),
-		"\n\nRegistration names: ", nameRules(), ", unique per service.")
+		"\n\nRegistration names: ", nameRules(), ", unique per service. Service names: 1–40 letters, digits, dots, dashes or underscores.",
+		"\n\n", bold("Pending invitations"), ": a registration no Direct Routing service uses yet is a pending invitation, in the provider's platform and in ",
+		code("/appreg list"), ". ", code("/appreg new"), " attaches its first service at once; when the platform attaches another one, ",
+		code("/appreg attach <registration> <service>"), " records it here, and ", code("/appreg secret <registration> <service>"),
+		" gives it a secret of its own.")
 	if cfg.SimulatedTenant {
 		t = t.Append("\n\n", appreg.IconTest, bold("Simulated tenant"),
 			": this bot talks to an in-process stand-in for Entra ID and Graph, not to Microsoft. Not for production.")
@@ -235,8 +239,6 @@ func clock(t time.Time, loc *time.Location) string {
 	return t.In(loc).Format("15:04 MST")
 }
 
-func date(t time.Time) string { return t.Format("2006-01-02") }
-
 func cancelButton(c *appreg.Conversation) appreg.Button {
 	return appreg.Button{ActionID: ActionCancel, Label: "Cancel", Value: c.ID, Style: appreg.ButtonDanger}
 }
@@ -262,7 +264,11 @@ func statusMessage(c *appreg.Conversation, loc *time.Location) appreg.Message {
 	case appreg.StateStarted:
 		line = appreg.T(appreg.IconWait, "Asking Entra ID for a sign-in code…")
 	case appreg.StateAwaitingSignIn:
-		line = appreg.T(appreg.IconKey, fmt.Sprintf("Waiting for the customer admin to sign in, until %s.", clock(c.CodeExpires, loc)))
+		who := "the customer admin"
+		if c.Flow == appreg.FlowRole {
+			who = "a Privileged Role Administrator of the tenant"
+		}
+		line = appreg.T(appreg.IconKey, fmt.Sprintf("Waiting for %s to sign in, until %s.", who, clock(c.CodeExpires, loc)))
 		buttons = []appreg.Button{cancelButton(c)}
 	case appreg.StateSignedIn, appreg.StateAwaitingName:
 		if c.Flow != appreg.FlowOnboard {
@@ -303,7 +309,7 @@ func statusMessage(c *appreg.Conversation, loc *time.Location) appreg.Message {
 			line = appreg.T(appreg.IconOK, "Done: ", c.Role.Outcome)
 		}
 	case appreg.StateCancelled:
-		line = appreg.T(appreg.IconStop, "Cancelled. ", c.Reason)
+		line = appreg.T(appreg.IconStop, c.Reason)
 	case appreg.StateFailed:
 		line = appreg.T(appreg.IconFail, "Stopped: ", c.Reason)
 	case appreg.StateExpired:
@@ -395,19 +401,54 @@ func msgStepFailed(c *appreg.Conversation, err error) appreg.Message {
 	return m
 }
 
+// daysLeft is the number of calendar days, in now's time zone, from now's
+// date to the expiry date: 0 on the expiry date, negative after it. A
+// secret made for 365 days has 365 days left on the day it is made, and
+// the reminders count the same way.
 func daysLeft(expires, now time.Time) int {
-	return int(expires.Sub(now).Hours() / 24)
+	y1, m1, d1 := now.Date()
+	y2, m2, d2 := expires.In(now.Location()).Date()
+	a := time.Date(y1, m1, d1, 12, 0, 0, 0, time.UTC)
+	b := time.Date(y2, m2, d2, 12, 0, 0, 0, time.UTC)
+	return int(b.Sub(a).Round(24*time.Hour) / (24 * time.Hour))
 }
+
+// dateAt is t's date in now's time zone.
+func dateAt(t, now time.Time) string { return t.In(now.Location()).Format("2006-01-02") }
 
 func msgSecret(c *appreg.Conversation, s appreg.Secret, now time.Time) appreg.Message {
 	return say(appreg.IconLock, textf("%s (only you can see this, and only now: it cannot be shown again)\n"+
 		"Application (client) id: %s\nTenant id: %s\nSecret: %s\nExpires %s (in %d days).\n"+
 		"Paste it into the service's configuration now; do not post it anywhere else.",
 		bold("Client secret for "+c.Name+", service "+c.Service), code(c.Progress.AppID), code(c.Identity.TenantID), code(s.Text),
-		date(s.Expires), daysLeft(s.Expires, now)))
+		dateAt(s.Expires, now), daysLeft(s.Expires, now)))
 }
 
-func msgReport(c *appreg.Conversation, cfg Config, grants []appreg.Grant, grantsErr error, now time.Time) appreg.Message {
+// reminderPlan says when and where a secret's expiry reminders come.
+func reminderPlan(plan appreg.ReminderPlan, to appreg.Caller, now time.Time) appreg.Text {
+	if len(plan.Due) == 0 {
+		return appreg.T("none are scheduled (reminders are not running on this bot); note the expiry date.")
+	}
+	days := make([]string, 0, len(plan.Due))
+	for _, d := range plan.Due {
+		days = append(days, dateAt(d, now))
+	}
+	where := appreg.T("in this thread")
+	if plan.Channel != "" {
+		where = appreg.T("in ", appreg.Channel(plan.Channel))
+	}
+	return textf("on %s, at %s, %s and as a direct message to %s.", joinAnd(days), plan.Due[len(plan.Due)-1].In(now.Location()).Format("15:04 MST"), where, mention(to.User))
+}
+
+// joinAnd lists items as "a, b and c".
+func joinAnd(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+func msgReport(c *appreg.Conversation, cfg Config, grants []appreg.Grant, grantsErr error, plan appreg.ReminderPlan, now time.Time) appreg.Message {
 	p := c.Progress
 	t := appreg.T(appreg.IconParty, bold("Registration "+c.Name+" created"), " in ", c.Identity.TenantName, ".\n")
 	if p.Validated {
@@ -437,13 +478,29 @@ func msgReport(c *appreg.Conversation, cfg Config, grants []appreg.Grant, grants
 			t = t.Append(fmt.Sprintf("  • %s: %s\n", g.Resource, strings.Join(g.Scopes, ", ")))
 		}
 	}
-	if len(cfg.NeededRoles) > 0 {
-		t = t.Append(bold("Roles still needed"), fmt.Sprintf(" on the registration's service principal: %s (assigned by a Privileged Role Administrator).\n", strings.Join(cfg.NeededRoles, ", ")))
+	t = t.Append(bold("Expiry reminders"), ": ", reminderPlan(plan, c.Requester, now), "\n")
+	t = t.Append(textf("The secret was sent privately to %s.\n\n", mention(c.Requester.User)))
+
+	approvals := cfg.approvals(c.Requester.Platform) != ""
+	t = t.Append(bold("Next steps"))
+	if len(grants) > 0 || grantsErr != nil {
+		t = t.Append(textf("\n• %s removes the sign-in app's permissions listed above (a tenant admin signs in again).", code("/appreg cleanup "+c.Name)))
 	}
-	t = t.Append(bold("Expiry reminders"), " scheduled before ", date(p.SecretExpires), ".\n")
-	t = t.Append(textf("The secret was sent privately to %s.", mention(c.Requester.User)))
+	for _, role := range cfg.NeededRoles {
+		t = t.Append("\n• ", bold(role), " on the registration's service principal: ")
+		if approvals {
+			t = t.Append(textf("the Request button below, or %s; an approver decides and a Privileged Role Administrator signs in.", code(fmt.Sprintf(`/appreg role add %s "%s"`, c.Name, role))))
+		} else {
+			t = t.Append("a Privileged Role Administrator assigns it in Microsoft Entra roles and administrators (role requests are off on this bot).")
+		}
+	}
+	if len(p.ConsentPending) > 0 {
+		t = t.Append(textf("\n• The pending admin consents: a Privileged Role Administrator grants them; %s then shows them granted.", code("/appreg check "+c.Name)))
+	}
+	t = t.Append(textf("\n• %s compares the tenant with the bot's record at any time.", code("/appreg check "+c.Name)))
+	t = t.Append(textf("\n• %s gives another service a secret of its own.", code("/appreg secret "+c.Name+" <service>")))
 	var buttons []appreg.Button
-	if cfg.approvals(c.Requester.Platform) != "" {
+	if approvals {
 		for _, role := range cfg.NeededRoles {
 			buttons = append(buttons, appreg.Button{ActionID: ActionRoleRequest, Label: "Request " + role, Value: roleRequest{TenantID: c.Identity.TenantID, AppID: p.AppID, Role: role}.String()})
 		}
@@ -453,7 +510,7 @@ func msgReport(c *appreg.Conversation, cfg Config, grants []appreg.Grant, grants
 		{Label: "Application (client) id", Value: p.AppID},
 		{Label: "Tenant id", Value: c.Identity.TenantID},
 		{Label: "Service", Value: c.Service},
-		{Label: "Secret expires", Value: fmt.Sprintf("%s (%d days)", date(p.SecretExpires), daysLeft(p.SecretExpires, now))},
+		{Label: "Secret expires", Value: fmt.Sprintf("%s (%d days)", dateAt(p.SecretExpires, now), daysLeft(p.SecretExpires, now))},
 	}}
 }
 
@@ -478,6 +535,8 @@ func msgList(regs []appreg.Registration, tenant string, page int, now time.Time,
 		t = t.Append("• ", bold(r.Name), " · ", r.Tenant, " · app ", code(r.AppID))
 		if r.Pending() {
 			t = t.Append(" · ", appreg.IconWait, "pending invitation (no service attached)")
+		} else {
+			t = t.Append(" · services ", strings.Join(r.Services, ", "))
 		}
 		t = t.Append("\n")
 		for _, sec := range r.Secrets {
@@ -503,7 +562,7 @@ func msgOfferRotation(r *appreg.Registration, old appreg.SecretRecord, now time.
 	key := appreg.SecretKey{TenantID: r.TenantID, AppID: r.AppID, KeyID: old.KeyID}
 	return appreg.Message{
 		Text: textf("Service %s already has its own secret on %s (expires %s, in %d days); each service gets exactly one. Rotate it instead?",
-			bold(old.Service), bold(r.Name), date(old.Expires), daysLeft(old.Expires, now)),
+			bold(old.Service), bold(r.Name), dateAt(old.Expires, now), daysLeft(old.Expires, now)),
 		Buttons: []appreg.Button{{ActionID: appreg.ActionRotate, Label: "Rotate secret", Value: key.String(), Style: appreg.ButtonPrimary}},
 	}
 }
@@ -545,10 +604,11 @@ func flowTitle(c *appreg.Conversation) string {
 	return fmt.Sprintf("App registration for %s · service %s", tenantLabel(c), c.Service)
 }
 
-func msgSecretAdded(c *appreg.Conversation, now time.Time) appreg.Message {
+func msgSecretAdded(c *appreg.Conversation, plan appreg.ReminderPlan, now time.Time) appreg.Message {
 	return say(appreg.IconOK, bold("New secret for service "+c.Service),
-		textf(" on %s: expires %s (%d days); sent privately to %s; expiry reminders scheduled.",
-			c.Name, date(c.Progress.SecretExpires), daysLeft(c.Progress.SecretExpires, now), mention(c.Requester.User)),
+		textf(" on %s: expires %s (%d days); sent privately to %s.\nExpiry reminders: %s",
+			c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), mention(c.Requester.User),
+			reminderPlan(plan, c.Requester, now)),
 		validationLine(c))
 }
 
@@ -563,10 +623,11 @@ func validationLine(c *appreg.Conversation) appreg.Text {
 	return t.Append("\n", appreg.IconWarn, "Authentication not validated: ", c.Progress.ValidationNote)
 }
 
-func msgRotated(c *appreg.Conversation, now time.Time) appreg.Message {
+func msgRotated(c *appreg.Conversation, plan appreg.ReminderPlan, now time.Time) appreg.Message {
 	return appreg.Message{
 		Text: appreg.T(appreg.IconRotate, bold("New secret for service "+c.Service),
-			textf(" on %s, expires %s (%d days); sent privately to %s.", c.Name, date(c.Progress.SecretExpires), daysLeft(c.Progress.SecretExpires, now), mention(c.Requester.User)),
+			textf(" on %s, expires %s (%d days); sent privately to %s.\nExpiry reminders: %s", c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), mention(c.Requester.User),
+				reminderPlan(plan, c.Requester, now)),
 			validationLine(c),
 			fmt.Sprintf("\nPut it into the provider platform's configuration of service %s, check that the service works, then remove the old secret.", c.Service)),
 		Buttons: []appreg.Button{
@@ -932,11 +993,15 @@ func msgAudit(recs []appreg.AuditRecord, filter string, loc *time.Location) appr
 	return appreg.Message{Text: t}
 }
 
-func msgUpcoming(next []Upcoming, now time.Time, loc *time.Location) appreg.Message {
+func msgUpcoming(next []Upcoming, total int, now time.Time, loc *time.Location) appreg.Message {
 	if len(next) == 0 {
 		return say("No expiry reminders are scheduled.")
 	}
-	t := appreg.T(bold(fmt.Sprintf("Next %d expiry reminder(s)", len(next))), "\n")
+	head := fmt.Sprintf("Next %d expiry reminder(s)", len(next))
+	if total > len(next) {
+		head = fmt.Sprintf("Next %d of %d expiry reminders", len(next), total)
+	}
+	t := appreg.T(bold(head), "\n")
 	for _, u := range next {
 		t = t.Append("• ", u.Due.In(loc).Format("2006-01-02 15:04"), " · ", bold(u.Secret.Registration),
 			fmt.Sprintf(" (%s) service %s · secret expires %s (%d days) · %s\n",

@@ -101,11 +101,11 @@ func (w *Wizard) create(ctx context.Context, c *appreg.Conversation, sess appreg
 	if err := w.store.SaveRegistration(ctx, reg, appreg.Change{At: now, By: c.Requester.User.ID, What: "created with a secret for " + c.Service}); err != nil {
 		return err
 	}
-	w.track(ctx, &reg, reg.Secrets[0])
+	plan := w.track(ctx, &reg, reg.Secrets[0])
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
 		return err
 	}
-	w.post(ctx, c, msgReport(c, w.cfg, grants, gerr, w.now()))
+	w.post(ctx, c, msgReport(c, w.cfg, grants, gerr, plan, w.localNow()))
 	return nil
 }
 
@@ -171,7 +171,7 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 	if err := w.recordStep(ctx, c, sess); err != nil {
 		return appreg.Secret{}, err
 	}
-	if err := w.tell(ctx, c, msgSecret(c, secret, w.now())); err != nil {
+	if err := w.tell(ctx, c, msgSecret(c, secret, w.localNow())); err != nil {
 		// The text can never be read again: remove the secret so the retry
 		// makes a new one rather than leave one nobody has.
 		if rerr := sess.RemoveSecret(ctx, p.AppObjectID, secret.KeyID); rerr == nil {
@@ -228,19 +228,23 @@ func (w *Wizard) secretRecord(c *appreg.Conversation) appreg.SecretRecord {
 		Expires: c.Progress.SecretExpires, CreatedBy: c.Requester.User.ID, CreatedAt: w.now().UTC()}
 }
 
-// track schedules expiry reminders for a secret of a registration.
-func (w *Wizard) track(ctx context.Context, r *appreg.Registration, s appreg.SecretRecord) {
+// track schedules expiry reminders for a secret of a registration and
+// says when and where they come; none when reminders are off or the
+// schedule could not be written.
+func (w *Wizard) track(ctx context.Context, r *appreg.Registration, s appreg.SecretRecord) appreg.ReminderPlan {
 	if w.reminders == nil {
-		return
+		return appreg.ReminderPlan{}
 	}
 	ref := appreg.SecretRef{Tenant: r.Tenant, TenantID: r.TenantID, Registration: r.Name, AppID: r.AppID,
 		Service: s.Service, KeyID: s.KeyID, Expires: s.Expires, Thread: r.Thread, Engineer: r.CreatedBy.User.ID}
 	if s.CreatedBy != "" {
 		ref.Engineer = s.CreatedBy
 	}
-	if err := w.reminders.Track(ctx, ref); err != nil {
+	plan, err := w.reminders.Track(ctx, ref)
+	if err != nil {
 		w.log.Warn("expiry reminders not scheduled", "app_id", r.AppID, "key_id", s.KeyID, "err", err)
 	}
+	return plan
 }
 
 // untrack drops the reminders of a secret that is gone.

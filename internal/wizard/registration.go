@@ -140,18 +140,18 @@ func (w *Wizard) newSecret(ctx context.Context, c *appreg.Conversation, sess app
 	if err != nil {
 		return err
 	}
-	w.track(ctx, reg, rec)
+	plan := w.track(ctx, reg, rec)
 	if c.Flow == appreg.FlowRotate {
 		if err := w.move(ctx, c, appreg.StateAwaitingConfirm, nil); err != nil {
 			return err
 		}
-		w.post(ctx, c, msgRotated(c, w.now()))
+		w.post(ctx, c, msgRotated(c, plan, w.localNow()))
 		return nil
 	}
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
 		return err
 	}
-	w.post(ctx, c, msgSecretAdded(c, w.now()))
+	w.post(ctx, c, msgSecretAdded(c, plan, w.localNow()))
 	return nil
 }
 
@@ -287,7 +287,7 @@ func (w *Wizard) check(ctx context.Context, c *appreg.Conversation, sess appreg.
 	if err != nil || st == nil {
 		return err
 	}
-	now := w.now()
+	now := w.localNow()
 	var fs []finding
 	add := func(ok bool, what, detail string, fix appreg.Text) { fs = append(fs, finding{ok, what, detail, fix}) }
 
@@ -348,14 +348,14 @@ func (w *Wizard) check(ctx context.Context, c *appreg.Conversation, sess appreg.
 	}
 	for _, rec := range reg.Secrets {
 		if slices.Contains(adopted, rec) {
-			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("created outside the bot, expires %s: adopted, reminders scheduled", date(rec.Expires)), nil)
+			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("created outside the bot, expires %s: adopted, reminders scheduled", dateAt(rec.Expires, now)), nil)
 			w.track(ctx, reg, rec)
 			continue
 		}
 		if !rec.Expires.After(now) {
-			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("expired on %s", date(rec.Expires)), fixNewSecret(reg.Name, rec.Service, " (calls may already be failing)."))
+			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("expired on %s", dateAt(rec.Expires, now)), fixNewSecret(reg.Name, rec.Service, " (calls may already be failing)."))
 		} else {
-			add(true, "Secret "+secretLabel(rec), fmt.Sprintf("expires %s (%d days)", date(rec.Expires), daysLeft(rec.Expires, now)), nil)
+			add(true, "Secret "+secretLabel(rec), fmt.Sprintf("expires %s (%d days)", dateAt(rec.Expires, now), daysLeft(rec.Expires, now)), nil)
 		}
 	}
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {

@@ -187,7 +187,9 @@ type Upcoming struct {
 
 // Schedule lists the reminders due next.
 type Schedule interface {
-	Upcoming(ctx context.Context, limit int) ([]Upcoming, error)
+	// Upcoming returns the next limit reminders, and how many are
+	// scheduled in all.
+	Upcoming(ctx context.Context, limit int) ([]Upcoming, int, error)
 }
 
 // Deps are the wizard's ports and tools. Reminders, Snoozer, Logger,
@@ -312,6 +314,10 @@ func (w *Wizard) CountByState(ctx context.Context) (map[appreg.State]int, error)
 	}
 	return counts, nil
 }
+
+// localNow is the time in the bot's time zone: dates and days shown to
+// people are counted there.
+func (w *Wizard) localNow() time.Time { return w.now().In(w.cfg.Location) }
 
 // audit appends a record to the audit log; a failure is logged, never fatal.
 func (w *Wizard) audit(ctx context.Context, r appreg.AuditRecord) {
