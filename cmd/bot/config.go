@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -22,9 +23,10 @@ import (
 type Config struct {
 	Slack *SlackConfig // nil: Slack is off
 
-	RedisURL           string         `env:"REDIS_URL"`         // redis:// or rediss://; empty: embedded
-	RedisAddrs         []string       `env:"REDIS_ADDRS"`       // more nodes: Cluster, or sentinels
-	RedisMasterName    string         `env:"REDIS_MASTER_NAME"` // Sentinel
+	RedisURL           string         `env:"REDIS_URL"`          // redis:// or rediss://; empty: embedded
+	RedisAddrs         []string       `env:"REDIS_ADDRS"`        // more nodes: Cluster, or sentinels
+	RedisMasterName    string         `env:"REDIS_MASTER_NAME"`  // Sentinel
+	EmbeddedRedis      bool           `env:"BOT_EMBEDDED_REDIS"` // accept the in-process Redis with a chat platform
 	ListenAddr         string         `env:"BOT_LISTEN_ADDR"`
 	Operators          []string       `env:"BOT_OPERATORS"`
 	IdleTimeout        time.Duration  `env:"BOT_IDLE_TIMEOUT"`
@@ -131,6 +133,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.SimulatedTenant, err = strconv.ParseBool(get("BOT_SIMULATED_TENANT", "false")); err != nil {
 		return fail("BOT_SIMULATED_TENANT", fmt.Errorf("want true or false"))
 	}
+	if c.EmbeddedRedis, err = strconv.ParseBool(get("BOT_EMBEDDED_REDIS", "false")); err != nil {
+		return fail("BOT_EMBEDDED_REDIS", fmt.Errorf("want true or false"))
+	}
 	if key := get("BOT_STATE_KEY", ""); key != "" {
 		if c.StateKey, err = base64.StdEncoding.DecodeString(key); err != nil || len(c.StateKey) != 32 {
 			return fail("BOT_STATE_KEY", fmt.Errorf("want 32 random bytes in base64 (openssl rand -base64 32)"))
@@ -147,6 +152,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		}
 	}
 	if !c.Console() {
+		if len(c.Operators) == 0 {
+			return fail("BOT_OPERATORS", fmt.Errorf("required with a chat platform: the Slack user ids and user-group ids, or Teams users' Entra object ids, allowed to use the bot; * for everyone"))
+		}
+		if c.RedisURL == "" && len(c.RedisAddrs) == 0 && !c.EmbeddedRedis {
+			return fail("REDIS_URL", fmt.Errorf("required with a chat platform: an embedded Redis loses every conversation and record on restart (set BOT_EMBEDDED_REDIS=true to accept that)"))
+		}
 		if c.AzureClientID == "" && !c.SimulatedTenant {
 			return fail("AZURE_CLIENT_ID", fmt.Errorf("required with a chat platform (or set BOT_SIMULATED_TENANT=true to try the bot against the stand-in)"))
 		}
@@ -192,15 +203,27 @@ func (e settings) list(name, def string) []string {
 	return out
 }
 
-// checkURL accepts an empty value or an absolute http(s) URL.
+// checkURL accepts an empty value, an https URL, or an http URL to a
+// loopback host (a local fake or proxy): nothing secret travels in clear
+// text over a network.
 func checkURL(v string) error {
 	if v == "" {
 		return nil
 	}
-	if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("want an https URL")
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
+		return fmt.Errorf("want an https URL (http only to a loopback address)")
 	}
 	return nil
+}
+
+// loopback reports whether host is localhost or a loopback address.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // duration parses a Go duration, or a whole number of days such as "365d".

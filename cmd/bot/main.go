@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"errors"
+	"slices"
 	"fmt"
 	"io"
 	"log/slog"
@@ -145,9 +146,9 @@ func (m *Main) Start(ctx context.Context) error {
 	}
 	operators := cfg.Operators
 	if cfg.Console() {
-		operators = nil // the person at the keyboard runs the process anyway
-	} else if len(operators) == 0 {
-		m.log.Warn("BOT_OPERATORS is empty: everyone in the workspace may use the bot")
+		operators = []string{wizard.Everyone} // the person at the keyboard runs the process anyway
+	} else if slices.Contains(operators, wizard.Everyone) {
+		m.log.Warn("BOT_OPERATORS is *: everyone on the chat platforms may use the bot")
 	}
 	approvers := cfg.Approvers
 	if cfg.Console() && len(approvers) == 0 {

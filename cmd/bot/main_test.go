@@ -28,7 +28,7 @@ const (
 )
 
 func TestLoadConfig(t *testing.T) {
-	base := map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "AZURE_CLIENT_ID": "c"}
+	base := map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "AZURE_CLIENT_ID": "c", "BOT_OPERATORS": "U1", "REDIS_URL": "redis://127.0.0.1:6379"}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -40,11 +40,18 @@ func TestLoadConfig(t *testing.T) {
 				len(c.Permissions) == 3 && c.IdleTimeout == 24*time.Hour && c.Location == time.UTC
 		}},
 		{"slack http", base, "", func(c Config) bool { return !c.Console() && !c.SimulatedTenant }},
-		{"slack without signing secret", map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "AZURE_CLIENT_ID": "c"}, "SLACK_SIGNING_SECRET", nil},
-		{"socket mode", map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "AZURE_CLIENT_ID": "c"}, "", nil},
+		{"slack without signing secret", with(base, "SLACK_SIGNING_SECRET", ""), "SLACK_SIGNING_SECRET", nil},
+		{"socket mode", with(with(base, "SLACK_SIGNING_SECRET", ""), "SLACK_APP_TOKEN", "xapp-1"), "", nil},
+		{"closed by default", with(base, "BOT_OPERATORS", ""), "BOT_OPERATORS", nil},
+		{"everyone said explicitly", with(base, "BOT_OPERATORS", "*"), "", func(c Config) bool { return c.Operators[0] == "*" }},
+		{"embedded redis refused with a platform", with(base, "REDIS_URL", ""), "REDIS_URL", nil},
+		{"embedded redis accepted when asked", with(with(base, "REDIS_URL", ""), "BOT_EMBEDDED_REDIS", "true"), "", nil},
+		{"plain http to a remote API", with(base, "SLACK_API_URL", "http://slack.example/api/"), "SLACK_API_URL", nil},
+		{"plain http to loopback", with(base, "SLACK_API_URL", "http://127.0.0.1:9999/api/"), "", nil},
+		{"plain http to a remote authority", with(base, "AZURE_AUTHORITY_HOST", "http://login.example/"), "AZURE_AUTHORITY_HOST", nil},
 		{"user token", with(base, "SLACK_BOT_TOKEN", "xoxp-1"), "SLACK_BOT_TOKEN", nil},
 		{"bad app token", with(base, "SLACK_APP_TOKEN", "xoxb-2"), "SLACK_APP_TOKEN", nil},
-		{"slack needs a client id", map[string]string{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, "AZURE_CLIENT_ID", nil},
+		{"slack needs a client id", with(base, "AZURE_CLIENT_ID", ""), "AZURE_CLIENT_ID", nil},
 		{"bad redis url", with(base, "REDIS_URL", "http://x"), "REDIS_URL", nil},
 		{"rediss", with(base, "REDIS_URL", "rediss://u:p@h:6380/1"), "", nil},
 		{"lifetime in days", with(base, "BOT_SECRET_LIFETIME", "180d"), "", func(c Config) bool { return c.SecretLifetime == 180*24*time.Hour }},
@@ -136,6 +143,7 @@ func (e *env) start(extra map[string]string, platforms ...platform) *Main {
 	vars := map[string]string{
 		"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": signingSecret, "SLACK_API_URL": e.slack.URL() + "/",
 		"REDIS_URL": e.redis, "BOT_LISTEN_ADDR": "127.0.0.1:0", "BOT_SIMULATED_TENANT": "true", "BOT_VALIDATION_BACKOFF": "20ms",
+		"BOT_OPERATORS": "*",
 	}
 	for k, v := range extra {
 		vars[k] = v

@@ -36,7 +36,7 @@ func TestConsoleOnboarding(t *testing.T) {
 	out := &fakes.Buffer{}
 	con := New(out)
 	tenant := fakes.NewTenant()
-	w, err := wizard.New(wizard.Config{ValidationBackoff: time.Millisecond},
+	w, err := wizard.New(wizard.Config{ValidationBackoff: time.Millisecond, Operators: []string{wizard.Everyone}},
 		wizard.Deps{Store: redisstore.New(rdb, time.Hour, nil), Chat: con, Tenant: tenant})
 	if err != nil {
 		t.Fatal(err)

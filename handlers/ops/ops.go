@@ -40,9 +40,12 @@ func Register(mux *http.ServeMux, store Pinger, reg *prometheus.Registry) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 }
 
+// auditScan bounds how many records one export reads to find its matches.
+const auditScan = 200_000
+
 // AuditLogger is what the audit export reads.
 type AuditLogger interface {
-	AuditLog(ctx context.Context, filter string, limit int) ([]appreg.AuditRecord, error)
+	AuditLog(ctx context.Context, filter string, limit, scan int) ([]appreg.AuditRecord, bool, error)
 }
 
 // RegisterAudit adds GET /audit: the audit log as JSON lines, newest first
@@ -69,12 +72,15 @@ func RegisterAudit(mux *http.ServeMux, token string, log AuditLogger) {
 			}
 			limit = n
 		}
-		recs, err := log.AuditLog(r.Context(), r.URL.Query().Get("filter"), limit)
+		recs, complete, err := log.AuditLog(r.Context(), r.URL.Query().Get("filter"), limit, auditScan)
 		if err != nil {
 			http.Error(w, appreg.ErrorMessage(err), http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
+		if !complete {
+			w.Header().Set("X-Audit-Incomplete", "scanned the newest "+strconv.Itoa(auditScan)+" records")
+		}
 		enc := json.NewEncoder(w)
 		for _, rec := range recs {
 			if err := enc.Encode(rec); err != nil {

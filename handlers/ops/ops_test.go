@@ -53,8 +53,8 @@ func TestEndpoints(t *testing.T) {
 
 type auditLog struct{ recs []appreg.AuditRecord }
 
-func (a auditLog) AuditLog(_ context.Context, filter string, limit int) ([]appreg.AuditRecord, error) {
-	return a.recs[:min(limit, len(a.recs))], nil
+func (a auditLog) AuditLog(_ context.Context, filter string, limit, _ int) ([]appreg.AuditRecord, bool, error) {
+	return a.recs[:min(limit, len(a.recs))], true, nil
 }
 
 func TestAuditExport(t *testing.T) {

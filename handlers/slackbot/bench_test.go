@@ -75,7 +75,7 @@ func BenchmarkAck(b *testing.B) {
 		if hold {
 			d.Go = func(job func()) { heldMu.Lock(); held = append(held, job); heldMu.Unlock() }
 		}
-		w, err := wizard.New(wizard.Config{}, d)
+		w, err := wizard.New(wizard.Config{Operators: []string{wizard.Everyone}}, d)
 		if err != nil {
 			b.Fatal(err)
 		}

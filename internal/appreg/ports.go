@@ -346,8 +346,10 @@ type Store interface {
 	// Audit appends a record to the audit log, which is never rewritten.
 	Audit(ctx context.Context, r AuditRecord) error
 	// AuditLog returns up to limit records, newest first, whose Target or
-	// Tenant contains filter (all when filter is empty).
-	AuditLog(ctx context.Context, filter string, limit int) ([]AuditRecord, error)
+	// Tenant contains filter (all when filter is empty), looking through at
+	// most scan of the newest records; complete is false when it stopped
+	// there with older records unread.
+	AuditLog(ctx context.Context, filter string, limit, scan int) (recs []AuditRecord, complete bool, err error)
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error

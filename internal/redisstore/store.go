@@ -513,33 +513,37 @@ func (s *Store) Audit(ctx context.Context, r appreg.AuditRecord) error {
 
 // AuditLog implements appreg.Store. It reads the stream backwards in pages
 // until it has limit matching records.
-func (s *Store) AuditLog(ctx context.Context, filter string, limit int) ([]appreg.AuditRecord, error) {
+func (s *Store) AuditLog(ctx context.Context, filter string, limit, scan int) ([]appreg.AuditRecord, bool, error) {
 	filter = strings.ToLower(filter)
 	var out []appreg.AuditRecord
-	end := "+"
+	end, read := "+", 0
 	for len(out) < limit {
-		msgs, err := s.rdb.XRevRangeN(ctx, auditKey, end, "-", 200).Result()
-		if err != nil {
-			return nil, unavailable(err)
+		if read >= scan {
+			return out, false, nil
 		}
+		msgs, err := s.rdb.XRevRangeN(ctx, auditKey, end, "-", int64(min(200, scan-read))).Result()
+		if err != nil {
+			return nil, false, unavailable(err)
+		}
+		read += len(msgs)
 		for _, m := range msgs {
 			raw, _ := m.Values["r"].(string)
 			var r appreg.AuditRecord
 			if err := json.Unmarshal([]byte(raw), &r); err != nil {
-				return nil, fmt.Errorf("decode audit record %s: %w", m.ID, err)
+				return nil, false, fmt.Errorf("decode audit record %s: %w", m.ID, err)
 			}
 			r.ID = m.ID
 			if filter == "" || strings.Contains(strings.ToLower(r.Target), filter) || strings.Contains(strings.ToLower(r.Tenant), filter) {
 				out = append(out, r)
 				if len(out) == limit {
-					break
+					return out, true, nil
 				}
 			}
 		}
-		if len(msgs) < 200 {
+		if len(msgs) == 0 || (len(msgs) < 200 && read < scan) {
 			break
 		}
 		end = "(" + msgs[len(msgs)-1].ID
 	}
-	return out, nil
+	return out, true, nil
 }

@@ -282,7 +282,7 @@ func TestAuditLogIsAppendOnlyNewestFirst(t *testing.T) {
 		{"nobody", 10, 0, ""},
 	}
 	for _, tt := range tests {
-		got, err := s.AuditLog(ctx, tt.filter, tt.limit)
+		got, _, err := s.AuditLog(ctx, tt.filter, tt.limit, 10_000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,5 +329,25 @@ func TestUpdateRegistrationLosesNoConcurrentChange(t *testing.T) {
 	refuse := appreg.Errorf(appreg.KindConflict, "no")
 	if _, err := s.UpdateRegistration(ctx, "tid", "app", appreg.Change{}, func(*appreg.Registration) error { return refuse }); err != refuse {
 		t.Fatalf("apply's error: %v", err)
+	}
+}
+
+// TestAuditLogScanIsBounded: a filter that matches nothing reads no more
+// than the scan bound and says it stopped there.
+func TestAuditLogScanIsBounded(t *testing.T) {
+	s, _ := newTestStore(t)
+	ctx := context.Background()
+	for i := range 450 {
+		if err := s.Audit(ctx, appreg.AuditRecord{Actor: "U1", Action: "x", Target: fmt.Sprint("R", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, complete, err := s.AuditLog(ctx, "nothing-matches", 20, 300)
+	if err != nil || len(recs) != 0 || complete {
+		t.Fatalf("bounded scan: %d records, complete %v, %v", len(recs), complete, err)
+	}
+	recs, complete, err = s.AuditLog(ctx, "R44", 20, 10_000)
+	if err != nil || !complete || len(recs) != 11 { // R44, R440–R449
+		t.Fatalf("full scan: %d records, complete %v, %v", len(recs), complete, err)
 	}
 }

@@ -124,7 +124,7 @@ func Catalogue() map[string]appreg.Message {
 		"msgApprovalExpiredDM":  msgApprovalExpiredDM(conv(appreg.StateFailed, appreg.FlowRole)),
 		"msgRejected":           msgRejected(conv(appreg.StateRejected, appreg.FlowRole)),
 		"msgAudit": msgAudit([]appreg.AuditRecord{{At: now, Actor: "U0REQ", Action: "role.request", Tenant: Hostile, Target: Hostile, Detail: Hostile, Outcome: "ok"},
-			{At: now, Actor: "29:teams-user", Action: "role.reject", Outcome: "denied: " + Hostile}}, Hostile, loc),
+			{At: now, Actor: "29:teams-user", Action: "role.reject", Outcome: "denied: " + Hostile}}, Hostile, false, loc),
 		"msgUpcoming": msgUpcoming([]Upcoming{{Secret: appreg.SecretRef{Tenant: Hostile, Registration: "Voice&1", Service: "sbc&1", Expires: now.Add(48 * time.Hour)},
 			What: "3 days before expiry", Due: now}}, 30, now, loc),
 		"msgLateCancel":             msgLateCancel(c),

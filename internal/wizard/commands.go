@@ -13,6 +13,9 @@ import (
 
 const deliveryTTL = 10 * time.Minute
 
+// auditScan bounds how many audit records one /appreg audit reads.
+const auditScan = 5000
+
 var (
 	// A tenant is a tenant id (a GUID) or a DNS domain.
 	tenantIDPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -375,11 +378,11 @@ func (w *Wizard) auditCommand(ctx context.Context, args []string) appreg.Reply {
 	if len(args) == 1 {
 		filter = args[0]
 	}
-	recs, err := w.store.AuditLog(ctx, filter, 20)
+	recs, complete, err := w.store.AuditLog(ctx, filter, 20, auditScan)
 	if err != nil {
 		return w.errorReply(err)
 	}
-	return reply(msgAudit(recs, filter, w.cfg.Location))
+	return reply(msgAudit(recs, filter, complete, w.cfg.Location))
 }
 
 func (w *Wizard) remindersCommand(ctx context.Context, args []string) appreg.Reply {

@@ -968,10 +968,14 @@ func msgApprovalExpiredDM(c *appreg.Conversation) appreg.Message {
 
 func msgRejected(c *appreg.Conversation) appreg.Message { return say(appreg.IconFail, c.Reason) }
 
-func msgAudit(recs []appreg.AuditRecord, filter string, loc *time.Location) appreg.Message {
+func msgAudit(recs []appreg.AuditRecord, filter string, complete bool, loc *time.Location) appreg.Message {
+	partial := ""
+	if !complete {
+		partial = fmt.Sprintf(" I looked through the newest %d records only; the audit export (GET /audit) reaches further.", auditScan)
+	}
 	if len(recs) == 0 {
 		if filter != "" {
-			return say(fmt.Sprintf("No audit records about %s.", quoted(filter)))
+			return say(fmt.Sprintf("No audit records about %s.%s", quoted(filter), partial))
 		}
 		return say("No audit records yet.")
 	}
@@ -990,7 +994,7 @@ func msgAudit(recs []appreg.AuditRecord, filter string, loc *time.Location) appr
 		}
 		t = t.Append(" → ", r.Outcome, "\n")
 	}
-	return appreg.Message{Text: t}
+	return appreg.Message{Text: t.Append(partial)}
 }
 
 func msgUpcoming(next []Upcoming, total int, now time.Time, loc *time.Location) appreg.Message {

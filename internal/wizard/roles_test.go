@@ -92,7 +92,7 @@ func TestRoleChangeThroughApproval(t *testing.T) {
 	})
 	h.wait(fakes.Containing("update", "Done: Voice1 now holds Teams Administrator"))
 
-	log, err := h.store.AuditLog(h.ctx, "Voice1", 50)
+	log, _, err := h.store.AuditLog(h.ctx, "Voice1", 50, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

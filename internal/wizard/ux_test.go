@@ -164,3 +164,27 @@ func TestOldButtonsSayTheConversationEnded(t *testing.T) {
 	h.act(h.caller(requester), ActionNewCode, "gone-conversation")
 	h.wait(fakes.Containing("private", "That conversation has ended and is no longer kept."))
 }
+
+// TestRemovedOperatorCannotFinish: the operator check runs on every
+// command, click and form submission, so someone taken out of the
+// operators' group cannot finish a conversation they started.
+func TestRemovedOperatorCannotFinish(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Operators = []string{"S_TEAM"} })
+	h.chat.SetGroup("S_TEAM", requester)
+	h.signIn()
+	c := h.waitState(appreg.StateAwaitingName)
+	h.chat.SetGroup("S_TEAM") // removed
+	later := time.Now().Add(2 * membershipTTL)
+	h.w.now = func() time.Time { return later } // past the membership cache
+	if errs := h.submitName("Voice1"); !strings.Contains(errs[InputName], "not one of this bot's operators") {
+		t.Fatalf("name from a removed operator: %v", errs)
+	}
+	h.act(h.caller(requester), ActionCancel, c.ID)
+	h.wait(func(s fakes.Said) bool { return s.Kind == "private" && strings.Contains(s.Text(), "not one of this bot's operators") })
+	if got := h.command(requester, "list").Text; !strings.Contains(got, "not one of this bot's operators") {
+		t.Fatalf("command from a removed operator: %q", got)
+	}
+	if cur := h.conversation(); cur.State != appreg.StateAwaitingName {
+		t.Fatalf("state %s", cur.State)
+	}
+}

@@ -35,6 +35,7 @@ package wizard
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,7 +46,8 @@ import (
 // (*Config).defaults.
 type Config struct {
 	// Operators are the users allowed to use the bot, as their platforms
-	// know them (user ids, user-group ids); empty allows everyone.
+	// know them (user ids, user-group ids); "*" allows everyone, and
+	// empty allows nobody.
 	Operators []string
 	// DefaultService names the service when a command gives none.
 	DefaultService string
@@ -274,7 +276,7 @@ func (w *Wizard) Close() {
 // answer is kept for a minute, so that a command does not cost a user-group
 // lookup each time.
 func (w *Wizard) authorized(ctx context.Context, caller appreg.Caller) (bool, error) {
-	if len(w.cfg.Operators) == 0 {
+	if slices.Contains(w.cfg.Operators, Everyone) {
 		return true, nil
 	}
 	key := caller.Platform + "\x00" + caller.User.ID
@@ -294,6 +296,9 @@ func (w *Wizard) authorized(ctx context.Context, caller appreg.Caller) (bool, er
 }
 
 const membershipTTL = time.Minute
+
+// Everyone, as an operator, allows every user of the platforms.
+const Everyone = "*"
 
 // CountByState counts the live conversations by state, for the metrics.
 func (w *Wizard) CountByState(ctx context.Context) (map[appreg.State]int, error) {

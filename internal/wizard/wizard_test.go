@@ -40,6 +40,7 @@ func testConfig() Config {
 		Permissions:       []appreg.Permission{{Resource: "graph", Name: "Organization.Read.All"}, {Resource: "graph", Name: "User.Read.All"}},
 		NeededRoles:       []string{"Teams Administrator"},
 		ValidationBackoff: time.Millisecond, LeaseTTL: 300 * time.Millisecond, RecoveryInterval: time.Hour,
+		Operators: []string{Everyone},
 	}
 }
 
