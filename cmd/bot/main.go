@@ -9,7 +9,6 @@ package main
 import (
 	"context"
 	"errors"
-	"slices"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"

@@ -180,7 +180,9 @@ func TestRemovedOperatorCannotFinish(t *testing.T) {
 		t.Fatalf("name from a removed operator: %v", errs)
 	}
 	h.act(h.caller(requester), ActionCancel, c.ID)
-	h.wait(func(s fakes.Said) bool { return s.Kind == "private" && strings.Contains(s.Text(), "not one of this bot's operators") })
+	h.wait(func(s fakes.Said) bool {
+		return s.Kind == "private" && strings.Contains(s.Text(), "not one of this bot's operators")
+	})
 	if got := h.command(requester, "list").Text; !strings.Contains(got, "not one of this bot's operators") {
 		t.Fatalf("command from a removed operator: %q", got)
 	}
