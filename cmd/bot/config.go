@@ -28,6 +28,7 @@ type Config struct {
 	RedisMasterName    string         `env:"REDIS_MASTER_NAME"`  // Sentinel
 	EmbeddedRedis      bool           `env:"BOT_EMBEDDED_REDIS"` // accept the in-process Redis with a chat platform
 	ListenAddr         string         `env:"BOT_LISTEN_ADDR"`
+	OpsAddr            string         `env:"BOT_OPS_ADDR"` // /metrics, /audit, /healthz, /readyz on a listener of their own
 	Operators          []string       `env:"BOT_OPERATORS"`
 	IdleTimeout        time.Duration  `env:"BOT_IDLE_TIMEOUT"`
 	StateKey           []byte         `env:"BOT_STATE_KEY"`
@@ -76,7 +77,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	get, list := e.get, e.list
 	c := Config{
 		RedisURL: get("REDIS_URL", ""), RedisAddrs: list("REDIS_ADDRS", ""), RedisMasterName: get("REDIS_MASTER_NAME", ""),
-		ListenAddr: get("BOT_LISTEN_ADDR", ""), Operators: list("BOT_OPERATORS", ""),
+		ListenAddr: get("BOT_LISTEN_ADDR", ""), OpsAddr: get("BOT_OPS_ADDR", ""), Operators: list("BOT_OPERATORS", ""),
 		DefaultService:     get("BOT_DEFAULT_SERVICE", "default"),
 		Permissions:        list("BOT_PERMISSIONS", "Organization.Read.All,User.Read.All,Group.Read.All"),
 		NeededRoles:        list("BOT_NEEDED_ROLES", "Teams Administrator"),

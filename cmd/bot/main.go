@@ -88,15 +88,17 @@ type Main struct {
 	// store is kept for the console's goodbye.
 	store *redisstore.Store
 
-	log       *slog.Logger
-	wizard    *wizard.Wizard
-	server    *http.Server
-	listener  net.Listener
-	cancel    context.CancelFunc
-	done      <-chan struct{}
-	bg        sync.WaitGroup
-	closers   []func()
-	platforms []platform
+	log         *slog.Logger
+	wizard      *wizard.Wizard
+	servers     []*http.Server
+	listener    net.Listener
+	opsListener net.Listener // BOT_OPS_ADDR, when set
+	limits      HTTPLimits   // zero: DefaultHTTPLimits (tests shorten them)
+	cancel      context.CancelFunc
+	done        <-chan struct{}
+	bg          sync.WaitGroup
+	closers     []func()
+	platforms   []platform
 }
 
 // Start connects the store, the chat platforms and the tenant, starts the
@@ -187,9 +189,12 @@ func (m *Main) Start(ctx context.Context) error {
 		}
 	})
 
-	mux := http.NewServeMux()
-	ops.Register(mux, store, met.Registry)
-	ops.RegisterAudit(mux, cfg.AdminToken, store)
+	mux, opsMux := http.NewServeMux(), http.NewServeMux()
+	if cfg.OpsAddr == "" {
+		opsMux = mux
+	}
+	ops.Register(opsMux, store, met.Registry)
+	ops.RegisterAudit(opsMux, cfg.AdminToken, store)
 	if err := m.listen(); err != nil {
 		return err
 	}
@@ -200,14 +205,47 @@ func (m *Main) Start(ctx context.Context) error {
 		}
 		names = append(names, p.Name())
 	}
-	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	m.serve(m.listener, mux)
+	if cfg.OpsAddr != "" {
+		l, err := net.Listen("tcp", cfg.OpsAddr)
+		if err != nil {
+			return fmt.Errorf("BOT_OPS_ADDR %s: %w", cfg.OpsAddr, err)
+		}
+		m.opsListener = l
+		m.serve(l, opsMux)
+	}
+	m.log.Info("appreg-bot started", "platforms", names, "listen", m.listener.Addr().String(), "simulated_tenant", cfg.SimulatedTenant)
+	return nil
+}
+
+// HTTPLimits bound what a client may take of a listener: slow or idle
+// clients are cut off, headers and bodies are capped (the handlers cap
+// bodies themselves).
+type HTTPLimits struct {
+	ReadHeader, Read, Write, Idle time.Duration
+	MaxHeaderBytes                int
+}
+
+// DefaultHTTPLimits suit a chat platform's deliveries: small requests
+// answered within seconds.
+func DefaultHTTPLimits() HTTPLimits {
+	return HTTPLimits{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 20 * time.Second, Idle: 30 * time.Second, MaxHeaderBytes: 64 << 10}
+}
+
+// serve runs an HTTP server with the limits on l until Close.
+func (m *Main) serve(l net.Listener, h http.Handler) {
+	lim := m.limits
+	if lim == (HTTPLimits{}) {
+		lim = DefaultHTTPLimits()
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: lim.ReadHeader, ReadTimeout: lim.Read, WriteTimeout: lim.Write,
+		IdleTimeout: lim.Idle, MaxHeaderBytes: lim.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)}
+	m.servers = append(m.servers, srv)
 	m.bg.Go(func() {
-		if err := m.server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.log.Error("http server stopped", "err", err)
 		}
 	})
-	m.log.Info("appreg-bot started", "platforms", names, "listen", m.listener.Addr().String(), "simulated_tenant", cfg.SimulatedTenant)
-	return nil
 }
 
 // listen opens the HTTP listener. In the console a busy port is no reason
@@ -277,6 +315,15 @@ func (m *Main) tenant() (appreg.Tenant, error) {
 // Addr is the HTTP server's address.
 func (m *Main) Addr() string { return m.listener.Addr().String() }
 
+// OpsAddr is the address of the operational endpoints: BOT_OPS_ADDR's
+// listener, or the HTTP server's.
+func (m *Main) OpsAddr() string {
+	if m.opsListener != nil {
+		return m.opsListener.Addr().String()
+	}
+	return m.Addr()
+}
+
 // Done is closed when the console ends.
 func (m *Main) Done() <-chan struct{} { return m.done }
 
@@ -286,8 +333,8 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var err error
-	if m.server != nil {
-		err = m.server.Shutdown(ctx)
+	for _, srv := range m.servers {
+		err = errors.Join(err, srv.Shutdown(ctx))
 	}
 	m.cancel()
 	if m.wizard != nil {

@@ -139,6 +139,11 @@ func newEnv(t *testing.T) *env {
 
 // start runs one bot replica in Slack HTTP mode.
 func (e *env) start(extra map[string]string, platforms ...platform) *Main {
+	return e.startWith(extra, func(m *Main) { m.extraPlatforms = platforms })
+}
+
+// startWith runs one bot replica, letting set change its Main first.
+func (e *env) startWith(extra map[string]string, set func(*Main)) *Main {
 	e.t.Helper()
 	vars := map[string]string{
 		"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": signingSecret, "SLACK_API_URL": e.slack.URL() + "/",
@@ -156,7 +161,8 @@ func (e *env) start(extra map[string]string, platforms ...platform) *Main {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	m := &Main{Config: cfg, Tenant: tenant, LogOutput: e.logs, reminderScan: 100 * time.Millisecond, extraPlatforms: platforms}
+	m := &Main{Config: cfg, Tenant: tenant, LogOutput: e.logs, reminderScan: 100 * time.Millisecond}
+	set(m)
 	if err := m.Start(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}

@@ -100,9 +100,16 @@ func (h *Handler) interactivity(w http.ResponseWriter, r *http.Request) {
 	writeAck(w, h.in.interaction(r.Context(), ic, start))
 }
 
-// verified reads the body, checks its signature and leaves the body
-// readable again. It answers the request itself when it returns false.
+// verified checks the signature headers (present, fresh) before it reads
+// anything of the body, then reads the body (at most maxBodyBytes), checks
+// its signature and leaves it readable again. It answers the request
+// itself when it returns false.
 func (h *Handler) verified(w http.ResponseWriter, r *http.Request) bool {
+	stamp, sig, err := h.checkHeaders(r.Header)
+	if err != nil {
+		h.reject(w, r, http.StatusUnauthorized, "request signature rejected", err)
+		return false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -113,7 +120,7 @@ func (h *Handler) verified(w http.ResponseWriter, r *http.Request) bool {
 		}
 		return false
 	}
-	if err := h.checkSignature(r.Header, body); err != nil {
+	if err := h.checkSignature(stamp, sig, body); err != nil {
 		h.reject(w, r, http.StatusUnauthorized, "request signature rejected", err)
 		return false
 	}
@@ -121,25 +128,29 @@ func (h *Handler) verified(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// checkSignature verifies Slack's v0 signature of body and the freshness of
-// its timestamp against h.now.
-func (h *Handler) checkSignature(header http.Header, body []byte) error {
-	stamp := header.Get(timestampHeader)
-	sig, ok := strings.CutPrefix(header.Get(signatureHeader), "v0=")
+// checkHeaders checks that the signature headers are there, well formed,
+// and that the timestamp is within maxRequestSkew of h.now.
+func (h *Handler) checkHeaders(header http.Header) (stamp string, sig []byte, err error) {
+	stamp = header.Get(timestampHeader)
+	hexSig, ok := strings.CutPrefix(header.Get(signatureHeader), "v0=")
 	if stamp == "" || !ok {
-		return errors.New("missing signature headers")
+		return "", nil, errors.New("missing signature headers")
 	}
 	secs, err := strconv.ParseInt(stamp, 10, 64)
 	if err != nil {
-		return fmt.Errorf("bad timestamp: %w", err)
+		return "", nil, fmt.Errorf("bad timestamp: %w", err)
 	}
 	if skew := h.now().Sub(time.Unix(secs, 0)).Abs(); skew > maxRequestSkew {
-		return fmt.Errorf("timestamp %s off by %s", stamp, skew.Round(time.Second))
+		return "", nil, fmt.Errorf("timestamp %s off by %s", stamp, skew.Round(time.Second))
 	}
-	got, err := hex.DecodeString(sig)
-	if err != nil {
-		return fmt.Errorf("bad signature encoding: %w", err)
+	if sig, err = hex.DecodeString(hexSig); err != nil {
+		return "", nil, fmt.Errorf("bad signature encoding: %w", err)
 	}
+	return stamp, sig, nil
+}
+
+// checkSignature verifies Slack's v0 signature of body.
+func (h *Handler) checkSignature(stamp string, got, body []byte) error {
 	mac := hmac.New(sha256.New, h.secret)
 	fmt.Fprintf(mac, "v0:%s:", stamp)
 	mac.Write(body)

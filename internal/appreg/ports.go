@@ -294,6 +294,13 @@ type Store interface {
 	// and then increments c.Version. KindConflict when another change came
 	// first: reload and decide again.
 	UpdateConversation(ctx context.Context, c *Conversation) error
+	// CountTransition keeps the count of live conversations by state: a
+	// conversation moved from one state to another ("" for a new one).
+	// Terminal states are not counted.
+	CountTransition(ctx context.Context, from, to State) error
+	// StateCounts returns the live conversations by state, as counted, in
+	// one round trip whatever their number.
+	StateCounts(ctx context.Context) (map[State]int, error)
 	// LiveConversations returns the ids of conversations that have not
 	// reached a terminal state.
 	LiveConversations(ctx context.Context) ([]string, error)

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -546,4 +547,38 @@ func (s *Store) AuditLog(ctx context.Context, filter string, limit, scan int) ([
 		end = "(" + msgs[len(msgs)-1].ID
 	}
 	return out, true, nil
+}
+
+// statesKey counts live conversations by state.
+const statesKey = "bot:states"
+
+// CountTransition implements appreg.Store.
+func (s *Store) CountTransition(ctx context.Context, from, to appreg.State) error {
+	pipe := s.rdb.Pipeline()
+	if from != "" && !from.Terminal() {
+		pipe.HIncrBy(ctx, statesKey, string(from), -1)
+	}
+	if to != "" && !to.Terminal() {
+		pipe.HIncrBy(ctx, statesKey, string(to), 1)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// StateCounts implements appreg.Store. A count is never below zero (a
+// replica that died between a transition and its count leaves it off by
+// one until the conversation moves again).
+func (s *Store) StateCounts(ctx context.Context) (map[appreg.State]int, error) {
+	all, err := s.rdb.HGetAll(ctx, statesKey).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	out := make(map[appreg.State]int, len(all))
+	for state, n := range all {
+		v, _ := strconv.Atoi(n)
+		out[appreg.State(state)] = max(v, 0)
+	}
+	return out, nil
 }

@@ -36,7 +36,6 @@ func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
 		name = strings.ToLower(args[0])
 		args = args[1:]
 	}
-	w.obs.Command(name)
 	// Commands that start a conversation claim their delivery as they store
 	// it, in one round trip; the others claim it here.
 	starts := name == "new" || name == "secret" || name == "cleanup" || name == "check" || name == "role"
@@ -55,10 +54,13 @@ func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
 		w.log.Warn("operator check incomplete", "user", cmd.Caller.User.ID, "err", err)
 	}
 	if !ok {
-		w.log.Warn("command refused: not an operator", "user", cmd.Caller.User.ID, "channel", cmd.Caller.Channel, "command", name)
+		w.log.Warn("command refused: not an operator", "user", cmd.Caller.User.ID, "channel", cmd.Caller.Channel, "command", clipped(name))
 		return reply(msgNotOperator())
 	}
-	w.log.Info("command", "user", cmd.Caller.User.ID, "channel", cmd.Caller.Channel, "command", name)
+	// Counted after the operator check, under a name from the known set:
+	// nobody can grow the metrics by typing.
+	w.obs.Command(knownCommand(name))
+	w.log.Info("command", "user", cmd.Caller.User.ID, "channel", cmd.Caller.Channel, "command", clipped(name))
 	switch name {
 	case "help":
 		return reply(msgHelp(w.cfg))
@@ -85,6 +87,16 @@ func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
 }
 
 func reply(m appreg.Message) appreg.Reply { return appreg.Reply{Message: m} }
+
+// knownCommand is name if it is one of the bot's commands, else "unknown".
+func knownCommand(name string) string {
+	for _, c := range commandTable() {
+		if c.name == name {
+			return name
+		}
+	}
+	return "unknown"
+}
 
 // checkArgs checks that a command has from min to max arguments; missing
 // names them in order. When they are not, it returns the reply that says
@@ -158,6 +170,9 @@ func (w *Wizard) begin(ctx context.Context, caller appreg.Caller, c *appreg.Conv
 		}
 		delivery = "" // claimed by the first attempt
 		if active == "" {
+			if err := w.store.CountTransition(ctx, "", c.State); err != nil {
+				w.log.Warn("conversation count not kept", "conversation", c.ID, "err", err)
+			}
 			break
 		}
 		cur, err := w.store.Conversation(ctx, active)

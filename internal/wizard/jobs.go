@@ -170,6 +170,9 @@ func (w *Wizard) move(ctx context.Context, c *appreg.Conversation, to appreg.Sta
 	}
 	*c = next
 	w.obs.Transition(from, to)
+	if err := w.store.CountTransition(ctx, from, to); err != nil {
+		w.log.Warn("conversation count not kept", "conversation", c.ID, "err", err)
+	}
 	w.log.Info("conversation moved", "conversation", c.ID, "from", from, "to", to, "version", c.Version)
 	if to.Terminal() {
 		if c.Name != "" && to != appreg.StateDone {
