@@ -7,16 +7,22 @@ import (
 	"unicode"
 )
 
-// The activity types the adapter handles.
+// Activity types.
 const (
-	TypeMessage             = "message"
-	TypeInvoke              = "invoke"
-	TypeConversationUpdate  = "conversationUpdate"
-	TypeInstallationUpdate  = "installationUpdate"
-	TypeMessageReaction     = "messageReaction"
-	TypeTyping              = "typing"
-	ChannelIDMSTeams        = "msteams" // the channelId of every activity from Teams
-	EntityMention           = "mention"
+	TypeMessage            = "message"
+	TypeInvoke             = "invoke"
+	TypeConversationUpdate = "conversationUpdate"
+	TypeInstallationUpdate = "installationUpdate"
+	TypeMessageReaction    = "messageReaction"
+	TypeTyping             = "typing"
+)
+
+const (
+	// ChannelIDMSTeams is the channelId of every activity from Teams.
+	ChannelIDMSTeams = "msteams"
+	// EntityMention is the type of a mention entity.
+	EntityMention = "mention"
+
 	conversationThreadParam = ";messageid="
 )
 
