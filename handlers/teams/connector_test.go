@@ -12,6 +12,7 @@ import (
 
 	"github.com/appreg-bot/appreg-bot/handlers/teams"
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/fakes"
 	"github.com/appreg-bot/appreg-bot/internal/teamsfake"
 )
 
@@ -41,14 +42,14 @@ type connectorEnv struct {
 	conn   *teams.Connector
 	clock  *clock
 	sleeps *sleeps
-	log    *logBuffer
+	log    *fakes.Buffer
 }
 
 // newConnector starts a fake and a Connector for it that gets its token
 // through the real azidentity flow from the fake's Entra endpoint.
 func newConnector(t *testing.T, change ...func(*teams.ConnectorConfig)) *connectorEnv {
 	t.Helper()
-	env := &connectorEnv{clock: newClock(), sleeps: &sleeps{}, log: &logBuffer{}}
+	env := &connectorEnv{clock: newClock(), sleeps: &sleeps{}, log: &fakes.Buffer{}}
 	env.fake = newFake(t, env.clock)
 	cfg := teams.ConnectorConfig{
 		AppID:                    appID,
@@ -58,7 +59,7 @@ func newConnector(t *testing.T, change ...func(*teams.ConnectorConfig)) *connect
 		HTTPClient:               env.fake.Client(),
 		Now:                      env.clock.Now,
 		Sleep:                    env.sleeps.sleep,
-		Logger:                   env.log.Logger(),
+		Logger:                   jsonLogger(env.log),
 	}
 	for _, f := range change {
 		f(&cfg)

@@ -1,7 +1,6 @@
 package teams_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/appreg-bot/appreg-bot/handlers/teams"
+	"github.com/appreg-bot/appreg-bot/internal/fakes"
 	"github.com/appreg-bot/appreg-bot/internal/teamsfake"
 )
 
@@ -66,27 +66,9 @@ func message(f *teamsfake.Server, text string) *teams.Activity {
 	}
 }
 
-// logBuffer is a JSON slog logger at debug level writing to a buffer safe
-// for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) Logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+// jsonLogger is a JSON slog logger at debug level writing to buf.
+func jsonLogger(buf *fakes.Buffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 func timeout(t *testing.T) context.Context {
