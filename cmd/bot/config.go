@@ -16,15 +16,15 @@ import (
 
 // Config is every setting of the bot. Each field comes from the environment
 // variable named in its tag; LoadConfig applies the defaults and checks
-// everything in one place.
+// everything in one place. Each chat platform's settings are its own
+// (SlackConfig); a platform whose settings are absent is off, and with none
+// on the bot runs in the console.
 type Config struct {
-	SlackBotToken      string         `env:"SLACK_BOT_TOKEN"`      // xoxb-…; without it the bot runs in the console
-	SlackSigningSecret string         `env:"SLACK_SIGNING_SECRET"` // HTTP mode
-	SlackAppToken      string         `env:"SLACK_APP_TOKEN"`      // xapp-…: Socket Mode
-	SlackAPIURL        string         `env:"SLACK_API_URL"`        // Web API base URL override
-	RedisURL           string         `env:"REDIS_URL"`            // redis:// or rediss://; empty: embedded
-	RedisAddrs         []string       `env:"REDIS_ADDRS"`          // more nodes: Cluster, or sentinels
-	RedisMasterName    string         `env:"REDIS_MASTER_NAME"`    // Sentinel
+	Slack *SlackConfig // nil: Slack is off
+
+	RedisURL           string         `env:"REDIS_URL"`         // redis:// or rediss://; empty: embedded
+	RedisAddrs         []string       `env:"REDIS_ADDRS"`       // more nodes: Cluster, or sentinels
+	RedisMasterName    string         `env:"REDIS_MASTER_NAME"` // Sentinel
 	ListenAddr         string         `env:"BOT_LISTEN_ADDR"`
 	Operators          []string       `env:"BOT_OPERATORS"`
 	IdleTimeout        time.Duration  `env:"BOT_IDLE_TIMEOUT"`
@@ -40,20 +40,19 @@ type Config struct {
 	SimulatedTenant    bool           `env:"BOT_SIMULATED_TENANT"`
 	Roles              []string       `env:"BOT_ROLES"`
 	Approvers          []string       `env:"BOT_APPROVERS"`
-	ApprovalsChannel   string         `env:"BOT_APPROVALS_CHANNEL"`
 	ApprovalTTL        time.Duration  `env:"BOT_APPROVAL_TTL"`
 	AdminToken         string         `env:"BOT_ADMIN_TOKEN"`
 	ReminderDays       []int          `env:"BOT_REMINDER_DAYS"`
 	ReminderTime       string         `env:"BOT_REMINDER_TIME"`
-	RemindersChannel   string         `env:"BOT_REMINDERS_CHANNEL"`
 	ReminderRate       float64        `env:"BOT_REMINDER_RATE"`
 	AzureClientID      string         `env:"AZURE_CLIENT_ID"`
 	AzureAuthorityHost string         `env:"AZURE_AUTHORITY_HOST"`
 	GraphEndpoint      string         `env:"GRAPH_ENDPOINT"`
 }
 
-// Console reports whether the bot talks in the terminal rather than Slack.
-func (c Config) Console() bool { return c.SlackBotToken == "" }
+// Console reports whether the bot talks in the terminal: no chat platform
+// is configured.
+func (c Config) Console() bool { return c.Slack == nil }
 
 // GraphAppID is Microsoft Graph's application id: the resource of the
 // default permissions.
@@ -71,24 +70,9 @@ func (c Config) PermissionList() []appreg.Permission {
 // LoadConfig reads the settings through getenv, applies the defaults and
 // validates them. The error is one line that names the setting.
 func LoadConfig(getenv func(string) string) (Config, error) {
-	get := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		return def
-	}
-	list := func(name, def string) []string {
-		var out []string
-		for _, s := range strings.Split(get(name, def), ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
+	e := settings(getenv)
+	get, list := e.get, e.list
 	c := Config{
-		SlackBotToken: get("SLACK_BOT_TOKEN", ""), SlackSigningSecret: get("SLACK_SIGNING_SECRET", ""),
-		SlackAppToken: get("SLACK_APP_TOKEN", ""), SlackAPIURL: get("SLACK_API_URL", ""),
 		RedisURL: get("REDIS_URL", ""), RedisAddrs: list("REDIS_ADDRS", ""), RedisMasterName: get("REDIS_MASTER_NAME", ""),
 		ListenAddr: get("BOT_LISTEN_ADDR", ":3000"), Operators: list("BOT_OPERATORS", ""),
 		DefaultService:     get("BOT_DEFAULT_SERVICE", "default"),
@@ -97,15 +81,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		AzureClientID:      get("AZURE_CLIENT_ID", ""),
 		Roles:              list("BOT_ROLES", strings.Join(wizard.DefaultRoles(), ",")),
 		Approvers:          list("BOT_APPROVERS", ""),
-		ApprovalsChannel:   get("BOT_APPROVALS_CHANNEL", ""),
 		AdminToken:         get("BOT_ADMIN_TOKEN", ""),
 		ReminderTime:       get("BOT_REMINDER_TIME", "09:00"),
-		RemindersChannel:   get("BOT_REMINDERS_CHANNEL", ""),
 		AzureAuthorityHost: get("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/"),
 		GraphEndpoint:      get("GRAPH_ENDPOINT", "https://graph.microsoft.com"),
 	}
 	var err error
 	fail := func(name string, err error) (Config, error) { return Config{}, fmt.Errorf("%s: %w", name, err) }
+	if c.Slack, err = loadSlack(e); err != nil {
+		return Config{}, err
+	}
 	if c.IdleTimeout, err = duration(get("BOT_IDLE_TIMEOUT", "24h")); err != nil || c.IdleTimeout < time.Minute {
 		return fail("BOT_IDLE_TIMEOUT", orMsg(err, "must be at least 1m"))
 	}
@@ -156,26 +141,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return fail("REDIS_URL", fmt.Errorf("want a redis:// or rediss:// URL"))
 		}
 	}
-	for name, v := range map[string]string{"AZURE_AUTHORITY_HOST": c.AzureAuthorityHost, "GRAPH_ENDPOINT": c.GraphEndpoint, "SLACK_API_URL": c.SlackAPIURL} {
-		if v == "" {
-			continue
-		}
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fail(name, fmt.Errorf("want an https URL"))
+	for name, v := range map[string]string{"AZURE_AUTHORITY_HOST": c.AzureAuthorityHost, "GRAPH_ENDPOINT": c.GraphEndpoint} {
+		if err := checkURL(v); err != nil {
+			return fail(name, err)
 		}
 	}
 	if !c.Console() {
-		if c.SlackSigningSecret == "" && c.SlackAppToken == "" {
-			return fail("SLACK_SIGNING_SECRET", fmt.Errorf("required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)"))
-		}
-		if !strings.HasPrefix(c.SlackBotToken, "xoxb-") {
-			return fail("SLACK_BOT_TOKEN", fmt.Errorf("want a bot token (xoxb-…)"))
-		}
-		if c.SlackAppToken != "" && !strings.HasPrefix(c.SlackAppToken, "xapp-") {
-			return fail("SLACK_APP_TOKEN", fmt.Errorf("want an app-level token (xapp-…)"))
-		}
 		if c.AzureClientID == "" && !c.SimulatedTenant {
-			return fail("AZURE_CLIENT_ID", fmt.Errorf("required with Slack (or set BOT_SIMULATED_TENANT=true to try the bot against the stand-in)"))
+			return fail("AZURE_CLIENT_ID", fmt.Errorf("required with a chat platform (or set BOT_SIMULATED_TENANT=true to try the bot against the stand-in)"))
 		}
 	} else if c.AzureClientID == "" {
 		// The zero-configuration console walks through the wizard against
@@ -189,6 +162,39 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return fail("BOT_DEFAULT_SERVICE", fmt.Errorf("use letters, digits, dots, dashes or underscores"))
 	}
 	return c, nil
+}
+
+// settings reads the environment variables.
+type settings func(string) string
+
+// get returns the trimmed value of a variable, or def when it is empty.
+func (e settings) get(name, def string) string {
+	if v := strings.TrimSpace(e(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// list returns the comma-separated items of a variable (or of def).
+func (e settings) list(name, def string) []string {
+	var out []string
+	for _, s := range strings.Split(e.get(name, def), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// checkURL accepts an empty value or an absolute http(s) URL.
+func checkURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("want an https URL")
+	}
+	return nil
 }
 
 // duration parses a Go duration, or a whole number of days such as "365d".

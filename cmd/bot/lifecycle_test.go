@@ -235,7 +235,7 @@ func TestExpiryReminderAndRotationEndToEnd(t *testing.T) {
 	e.approveSignIn()
 	rotated := e.waitCall("chat.postMessage", "remove the old secret")
 	e.click(m, "U1", "appreg.confirm", buttonValue(rotated, "appreg.confirm"))
-	e.waitCall("chat.postMessage", "old secret of service *sbc1* was removed")
+	e.waitCall("chat.postMessage", "old secret of service sbc1 was removed")
 	secrets := e.sim.Applications(demoTenantID)[0].Secrets
 	if len(secrets) != 1 || secrets[0].KeyID == old {
 		t.Fatalf("secrets after rotation: %+v (old %s, app %s)", secrets, old, appID)

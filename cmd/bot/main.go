@@ -1,6 +1,7 @@
-// Command bot runs appreg-bot: in Slack (HTTP mode, or Socket Mode with
-// SLACK_APP_TOKEN) when SLACK_BOT_TOKEN is set, otherwise as a chat in the
-// terminal. Every setting is an environment variable; see README.md.
+// Command bot runs appreg-bot on every chat platform that is configured
+// (Slack: SLACK_BOT_TOKEN, in HTTP mode or Socket Mode), or as a chat in
+// the terminal when none is. Every setting is an environment variable; see
+// README.md.
 //
 // This package only reads the configuration and wires the adapters together.
 package main
@@ -19,9 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/appreg-bot/appreg-bot/handlers/console"
 	"github.com/appreg-bot/appreg-bot/handlers/ops"
-	"github.com/appreg-bot/appreg-bot/handlers/slackbot"
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/entra"
 	"github.com/appreg-bot/appreg-bot/internal/logging"
@@ -70,15 +69,18 @@ type Main struct {
 
 	// reminderScan overrides the reminder scan interval (tests).
 	reminderScan time.Duration
+	// extraPlatforms run beside the configured ones (tests).
+	extraPlatforms []platform
 
-	log      *slog.Logger
-	wizard   *wizard.Wizard
-	server   *http.Server
-	listener net.Listener
-	cancel   context.CancelFunc
-	done     chan struct{}
-	bg       sync.WaitGroup
-	closers  []func()
+	log       *slog.Logger
+	wizard    *wizard.Wizard
+	server    *http.Server
+	listener  net.Listener
+	cancel    context.CancelFunc
+	done      <-chan struct{}
+	bg        sync.WaitGroup
+	closers   []func()
+	platforms []platform
 }
 
 // Demo tenant of the simulated mode.
@@ -88,12 +90,11 @@ const (
 	demoAdmin    = "admin@contoso.onmicrosoft.com"
 )
 
-// Start connects the store, the chat and the tenant, starts the HTTP server
-// and the conversation engine, and returns. Done is closed when the console
-// ends.
+// Start connects the store, the chat platforms and the tenant, starts the
+// HTTP server and the conversation engine, and returns. Done is closed when
+// the console ends.
 func (m *Main) Start(ctx context.Context) error {
 	cfg := m.Config
-	m.done = make(chan struct{})
 	m.log = logging.New(m.LogOutput, cfg.LogLevel)
 	ctx, m.cancel = context.WithCancel(ctx)
 
@@ -116,119 +117,100 @@ func (m *Main) Start(ctx context.Context) error {
 		}
 	}
 
-	var chat appreg.Chat
-	var con *console.Console
-	if cfg.Console() {
-		con = console.New(m.Stdout)
-		chat = con
-	} else {
-		chat = slackbot.NewChat(cfg.SlackBotToken, cfg.SlackAPIURL, m.log)
+	var w *wizard.Wizard
+	met := metrics.New(func(ctx context.Context) (map[appreg.State]int, error) { return w.CountByState(ctx) })
+	m.platforms = m.choosePlatforms(met)
+	chats := appreg.Chats{Default: m.platforms[0].Name(), ByPlatform: map[string]appreg.Chat{}}
+	approvals, reminderChannels := map[string]string{}, map[string]string{}
+	for _, p := range m.platforms {
+		chats.ByPlatform[p.Name()] = p.Chat()
+		if ch := p.ApprovalsChannel(); ch != "" {
+			approvals[p.Name()] = ch
+		}
+		if ch := p.RemindersChannel(); ch != "" {
+			reminderChannels[p.Name()] = ch
+			if p.Name() == chats.Default {
+				reminderChannels[""] = ch // secrets tracked before platforms were named
+			}
+		}
 	}
-	if len(cfg.Operators) == 0 && !cfg.Console() {
+	operators := cfg.Operators
+	if cfg.Console() {
+		operators = nil // the person at the keyboard runs the process anyway
+	} else if len(operators) == 0 {
 		m.log.Warn("BOT_OPERATORS is empty: everyone in the workspace may use the bot")
 	}
-	if cfg.ApprovalsChannel != "" && len(cfg.Approvers) == 0 {
+	if len(approvals) > 0 && len(cfg.Approvers) == 0 {
 		m.log.Warn("BOT_APPROVERS is empty: role-change requests can be made but nobody can approve them")
 	}
 	if cfg.StateKey == nil {
 		m.log.Info("BOT_STATE_KEY is not set: an admin's session stays in this process; a conversation that moves to another replica asks for a new sign-in")
 	}
 
-	var w *wizard.Wizard
-	met := metrics.New(func(ctx context.Context) (map[appreg.State]int, error) { return w.CountByState(ctx) })
 	sched, err := reminders.New(reminders.Config{
 		Thresholds: cfg.ReminderDays, TimeOfDay: cfg.ReminderTime, Location: cfg.Location,
-		Channel: cfg.RemindersChannel, ChannelRate: cfg.ReminderRate, ScanInterval: m.reminderScan,
-	}, reminders.Deps{Store: redisstore.NewReminderStore(rdb), Chat: chat, Observer: met, Logger: m.log})
+		Channels: reminderChannels, ChannelRate: cfg.ReminderRate, ScanInterval: m.reminderScan,
+	}, reminders.Deps{Store: redisstore.NewReminderStore(rdb), Chat: chats, Observer: met, Logger: m.log})
 	if err != nil {
 		return err
 	}
 	w, err = wizard.New(wizard.Config{
-		Operators: cfg.Operators, DefaultService: cfg.DefaultService, Permissions: cfg.PermissionList(),
+		Operators: operators, DefaultService: cfg.DefaultService, Permissions: cfg.PermissionList(),
 		NeededRoles: cfg.NeededRoles, SecretLifetime: cfg.SecretLifetime,
 		ValidationAttempts: cfg.ValidationAttempts, ValidationBackoff: cfg.ValidationBackoff,
 		IdleTimeout: cfg.IdleTimeout, StateKey: cfg.StateKey, Location: cfg.Location, SimulatedTenant: cfg.SimulatedTenant,
-		Roles: cfg.Roles, Approvers: cfg.Approvers, ApprovalsChannel: cfg.ApprovalsChannel, ApprovalTTL: cfg.ApprovalTTL,
-	}, wizard.Deps{Store: store, Chat: chat, Tenant: tenant, Logger: m.log, Observer: met,
+		Roles: cfg.Roles, Approvers: cfg.Approvers, Approvals: approvals, ApprovalTTL: cfg.ApprovalTTL,
+	}, wizard.Deps{Store: store, Chat: chats, Tenant: tenant, Logger: m.log, Observer: met,
 		Reminders: sched, Snoozer: sched, Schedule: schedule{sched}})
 	if err != nil {
 		return err
 	}
 	m.wizard = w
 	w.Start()
-	m.bg.Add(1)
-	go func() {
-		defer m.bg.Done()
+	m.bg.Go(func() {
 		if err := sched.Run(ctx); err != nil {
 			m.log.Error("reminder scheduler stopped", "err", err)
 		}
-	}()
+	})
 
 	mux := http.NewServeMux()
 	ops.Register(mux, store, met.Registry)
 	ops.RegisterAudit(mux, cfg.AdminToken, store)
-	in := slackbot.Inbound{Bot: w, Log: m.log, OnAck: met.Ack}
-	if !cfg.Console() {
-		in.Chat = chat.(*slackbot.Chat)
-		if cfg.SlackSigningSecret != "" {
-			h, err := slackbot.NewHandler(in, cfg.SlackSigningSecret, nil)
-			if err != nil {
-				return err
-			}
-			mux.Handle("/slack/", h)
+	names := make([]string, 0, len(m.platforms))
+	for _, p := range m.platforms {
+		if err := p.Start(ctx, w, mux, &m.bg); err != nil {
+			return fmt.Errorf("%s: %w", p.Name(), err)
 		}
+		names = append(names, p.Name())
 	}
 	if m.listener, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
 		return fmt.Errorf("BOT_LISTEN_ADDR %s: %w", cfg.ListenAddr, err)
 	}
 	m.server = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	m.bg.Add(1)
-	go func() {
-		defer m.bg.Done()
+	m.bg.Go(func() {
 		if err := m.server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.log.Error("http server stopped", "err", err)
 		}
-	}()
-
-	mode := "console"
-	switch {
-	case cfg.Console():
-		m.bg.Add(1)
-		go func() {
-			defer m.bg.Done()
-			defer close(m.done)
-			if m.Simulated != nil {
-				fmt.Fprintf(m.Stdout, "Simulated tenant %s (not for production). When the bot shows a sign-in code, type `approve` to sign in as the customer admin %s, or `decline`.\n", demoDomain, demoAdmin)
-				con.Local = map[string]func() string{
-					"approve": func() string { return result(m.Simulated.Approve("", demoAdmin), "The customer admin signed in.") },
-					"decline": func() string { return result(m.Simulated.Decline(""), "The customer admin declined.") },
-				}
-			}
-			if err := con.Run(ctx, m.Stdin, w); err != nil {
-				m.log.Error("console stopped", "err", err)
-			}
-		}()
-	case cfg.SlackAppToken != "":
-		mode = "slack socket mode"
-		m.bg.Add(1)
-		go func() {
-			defer m.bg.Done()
-			if err := slackbot.RunSocketMode(ctx, cfg.SlackAppToken, cfg.SlackAPIURL, in); err != nil {
-				m.log.Error("socket mode stopped", "err", err)
-			}
-		}()
-	default:
-		mode = "slack http"
-	}
-	m.log.Info("appreg-bot started", "mode", mode, "listen", m.listener.Addr().String(), "simulated_tenant", cfg.SimulatedTenant)
+	})
+	m.log.Info("appreg-bot started", "platforms", names, "listen", m.listener.Addr().String(), "simulated_tenant", cfg.SimulatedTenant)
 	return nil
 }
 
-func result(err error, ok string) string {
-	if err != nil {
-		return err.Error()
+// choosePlatforms returns the configured chat platforms, or the console
+// when none is.
+func (m *Main) choosePlatforms(met *metrics.Metrics) []platform {
+	var ps []platform
+	if c := m.Config.Slack; c != nil {
+		ps = append(ps, newSlack(c, m.log, met.Ack))
 	}
-	return ok
+	ps = append(ps, m.extraPlatforms...)
+	if len(ps) > 0 {
+		m.done = make(chan struct{}) // never closed: the bot runs until stopped
+		return ps
+	}
+	con := newConsole(m.Stdin, m.Stdout, m.Simulated, m.log)
+	m.done = con.done
+	return []platform{con}
 }
 
 // tenant builds the tenant adapter: on Microsoft Entra ID and Graph, or on

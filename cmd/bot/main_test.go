@@ -131,7 +131,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // start runs one bot replica in Slack HTTP mode.
-func (e *env) start(extra map[string]string) *Main {
+func (e *env) start(extra map[string]string, platforms ...platform) *Main {
 	e.t.Helper()
 	vars := map[string]string{
 		"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": signingSecret, "SLACK_API_URL": e.slack.URL() + "/",
@@ -148,7 +148,7 @@ func (e *env) start(extra map[string]string) *Main {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	m := &Main{Config: cfg, Tenant: tenant, LogOutput: e.logs, reminderScan: 100 * time.Millisecond}
+	m := &Main{Config: cfg, Tenant: tenant, LogOutput: e.logs, reminderScan: 100 * time.Millisecond, extraPlatforms: platforms}
 	if err := m.Start(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}
@@ -217,7 +217,9 @@ func (e *env) submitName(m *Main, user, conv, name string) string {
 
 func (e *env) waitCall(method, part string) slackfake.Call {
 	e.t.Helper()
-	c, err := e.slack.WaitFor(e.ctx, method, func(c slackfake.Call) bool { return strings.Contains(c.Text, part) })
+	c, err := e.slack.WaitFor(e.ctx, method, func(c slackfake.Call) bool {
+		return strings.Contains(c.Text, part) || strings.Contains(c.Shown(), part)
+	})
 	if err != nil {
 		e.t.Fatalf("no %s with %q: %v", method, part, err)
 	}
@@ -347,11 +349,11 @@ func TestSlackOnboardingEndToEnd(t *testing.T) {
 
 func secretText(t *testing.T, msg string) string {
 	t.Helper()
-	_, after, ok := strings.Cut(msg, "Secret: `")
+	_, after, ok := strings.Cut(msg, "Secret: ")
 	if !ok {
 		t.Fatalf("no secret in %q", msg)
 	}
-	text, _, _ := strings.Cut(after, "`")
+	text, _, _ := strings.Cut(after, "\n")
 	return text
 }
 

@@ -8,10 +8,11 @@ package console
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,10 +20,11 @@ import (
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 )
 
-// Channel and user of the console's one conversation.
+// Platform, channel and user of the console's one conversation.
 const (
-	Channel = "console"
-	UserID  = "you"
+	Platform = "console"
+	Channel  = "console"
+	UserID   = "you"
 )
 
 // Console is the terminal chat. Safe for concurrent use.
@@ -55,17 +57,79 @@ var _ appreg.Chat = (*Console)(nil)
 // New returns a console that prints to out.
 func New(out io.Writer) *Console { return &Console{out: out} }
 
-var mention = regexp.MustCompile(`<@([^>]+)>`)
-var link = regexp.MustCompile(`<(https?://[^|>]+)\|([^>]+)>`)
+// Render is t as the console shows it: plain text, an icon as a symbol, a
+// mention as @name, a link as its address.
+func Render(t appreg.Text) string {
+	var b strings.Builder
+	for _, s := range t {
+		switch s.Kind {
+		case appreg.SpanIcon:
+			b.WriteString(symbol(s.Icon) + " ")
+		case appreg.SpanUser:
+			b.WriteString("@" + cmp.Or(s.Text, s.ID))
+		case appreg.SpanChannel:
+			b.WriteString("#" + cmp.Or(s.Text, s.ID))
+		case appreg.SpanLink:
+			if s.Text == "" || s.Text == s.URL {
+				b.WriteString(s.URL)
+			} else {
+				b.WriteString(s.Text + " (" + s.URL + ")")
+			}
+		default:
+			b.WriteString(s.Text)
+		}
+	}
+	return b.String()
+}
 
-func plain(text string) string {
-	text = link.ReplaceAllString(text, "$2 ($1)")
-	return mention.ReplaceAllString(text, "@$1")
+// symbol is the console's glyph of an icon.
+func symbol(i appreg.Icon) string {
+	switch i {
+	case appreg.IconOK:
+		return "✔"
+	case appreg.IconWarn:
+		return "⚠"
+	case appreg.IconFail:
+		return "✖"
+	case appreg.IconWait:
+		return "⏳"
+	case appreg.IconKey:
+		return "🔑"
+	case appreg.IconLock:
+		return "🔒"
+	case appreg.IconInfo:
+		return "ℹ"
+	case appreg.IconWork:
+		return "⚙"
+	case appreg.IconAsk:
+		return "✋"
+	case appreg.IconStop:
+		return "⛔"
+	case appreg.IconPause:
+		return "⏸"
+	case appreg.IconParty:
+		return "🎉"
+	case appreg.IconClean:
+		return "🧹"
+	case appreg.IconSearch:
+		return "🔍"
+	case appreg.IconRotate:
+		return "🔄"
+	case appreg.IconAlert:
+		return "🚨"
+	case appreg.IconSnooze:
+		return "💤"
+	case appreg.IconTest:
+		return "🧪"
+	case appreg.IconExpired:
+		return "⛔"
+	}
+	return "•"
 }
 
 func (c *Console) print(prefix string, ref appreg.MessageRef, msg appreg.Message) {
 	var b strings.Builder
-	for i, line := range strings.Split(plain(msg.Text), "\n") {
+	for i, line := range strings.Split(Render(msg.Text), "\n") {
 		if i == 0 {
 			fmt.Fprintf(&b, "%s %s\n", prefix, line)
 		} else {
@@ -91,7 +155,7 @@ func (c *Console) Post(ctx context.Context, to appreg.Place, msg appreg.Message)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
-	ref := appreg.MessageRef{Channel: Channel, TS: strconv.Itoa(c.seq)}
+	ref := appreg.MessageRef{Platform: Platform, Channel: Channel, ID: strconv.Itoa(c.seq), Thread: to.Thread}
 	prefix := "bot>"
 	if to.Thread != "" {
 		prefix = "bot (thread)>"
@@ -100,11 +164,19 @@ func (c *Console) Post(ctx context.Context, to appreg.Place, msg appreg.Message)
 	return ref, nil
 }
 
-// PostPrivate implements appreg.Chat.
-func (c *Console) PostPrivate(ctx context.Context, to appreg.Place, user string, msg appreg.Message) error {
+// Private implements appreg.Chat.
+func (c *Console) Private(ctx context.Context, near appreg.Place, user string, msg appreg.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.print("bot (only to you)>", appreg.MessageRef{}, msg)
+	return nil
+}
+
+// Direct implements appreg.Chat.
+func (c *Console) Direct(ctx context.Context, platform, user string, msg appreg.Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.print("bot (direct message)>", appreg.MessageRef{}, msg)
 	return nil
 }
 
@@ -113,43 +185,39 @@ func (c *Console) PostPrivate(ctx context.Context, to appreg.Place, user string,
 func (c *Console) Update(ctx context.Context, ref appreg.MessageRef, msg appreg.Message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.status[ref] == msg.Text {
+	text := Render(msg.Text)
+	if c.status[ref] == text {
 		return nil // nothing new to show
 	}
 	if c.status == nil {
 		c.status = map[appreg.MessageRef]string{}
 	}
-	c.status[ref] = msg.Text
+	c.status[ref] = text
 	c.print("status>", ref, msg)
 	return nil
 }
 
-// OpenForm implements appreg.Chat: the form's inputs become prompts, and the
-// next lines typed answer them.
-func (c *Console) OpenForm(ctx context.Context, trigger, user string, form appreg.Form) error {
+// IsOneOf implements appreg.Chat: an entry is one of the console's user
+// names.
+func (c *Console) IsOneOf(ctx context.Context, platform, user string, entries []string) (bool, error) {
+	return slices.Contains(entries, user), nil
+}
+
+// openForm turns the form's inputs into prompts; the next lines typed
+// answer them.
+func (c *Console) openForm(form appreg.Form) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(form.Inputs) == 0 {
-		return appreg.Errorf(appreg.KindInvalid, "The form has no inputs.")
+		return
 	}
 	c.form = &pendingForm{form: form, values: map[string]string{}}
 	c.prompt()
-	return nil
 }
 
 func (c *Console) prompt() {
 	in := c.form.form.Inputs[c.form.next]
 	fmt.Fprintf(c.out, "? %s\n  %s\n  (type /appreg cancel to stop)\n> ", in.Label, in.Hint)
-}
-
-// ResolveUser implements appreg.Chat.
-func (c *Console) ResolveUser(ctx context.Context, id string) (appreg.User, error) {
-	return appreg.User{ID: id, Name: id}, nil
-}
-
-// GroupMembers implements appreg.Chat: the console has no user groups.
-func (c *Console) GroupMembers(ctx context.Context, group string) ([]string, error) {
-	return nil, appreg.Errorf(appreg.KindNotFound, "The console has no user groups.")
 }
 
 // Run reads lines from in and hands them to bot until in ends or ctx is
@@ -168,7 +236,7 @@ func (c *Console) Run(ctx context.Context, in io.Reader, bot appreg.Bot) error {
 			}
 		}
 	}()
-	caller := appreg.Caller{Platform: "console", User: appreg.User{ID: UserID, Name: UserID}, Channel: Channel}
+	caller := appreg.Caller{Platform: Platform, User: appreg.User{ID: UserID, Name: UserID}, Channel: Channel}
 	for {
 		select {
 		case <-ctx.Done():
@@ -189,7 +257,7 @@ func (c *Console) handle(ctx context.Context, bot appreg.Bot, caller appreg.Call
 		c.form = nil
 		c.mu.Unlock()
 		r := bot.Command(ctx, appreg.Command{Caller: caller, Text: cmd})
-		if r.Text != "" {
+		if !r.Text.IsEmpty() {
 			c.mu.Lock()
 			c.print("bot (only to you)>", appreg.MessageRef{}, r.Message)
 			c.mu.Unlock()
@@ -224,8 +292,18 @@ func (c *Console) handle(ctx context.Context, bot appreg.Bot, caller appreg.Call
 	}
 	ch := c.buttons[n-1]
 	c.mu.Unlock()
-	if err := bot.Act(ctx, appreg.Action{Caller: caller, ActionID: ch.button.ActionID, Value: ch.button.Value, Message: ch.ref}); err != nil {
+	ans, err := bot.Act(ctx, appreg.Action{Caller: caller, ActionID: ch.button.ActionID, Value: ch.button.Value, Message: ch.ref})
+	if err != nil {
 		fmt.Fprintln(c.out, "! "+appreg.ErrorMessage(err))
+		return
+	}
+	if !ans.Notice.Text.IsEmpty() {
+		c.mu.Lock()
+		c.print("bot (only to you)>", appreg.MessageRef{}, ans.Notice)
+		c.mu.Unlock()
+	}
+	if ans.Form != nil {
+		c.openForm(*ans.Form)
 	}
 }
 

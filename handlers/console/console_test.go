@@ -52,7 +52,7 @@ func TestConsoleOnboarding(t *testing.T) {
 	typeLine("/appreg help")
 	waitOutput(t, out, "/appreg new <tenant> [service]")
 	typeLine("/appreg new contoso.onmicrosoft.com")
-	waitOutput(t, out, "bot (only to you)> :key: *Sign-in code for contoso.onmicrosoft.com*")
+	waitOutput(t, out, "bot (only to you)> 🔑 Sign-in code for contoso.onmicrosoft.com")
 	tenant.Approve()
 	waitOutput(t, out, "] Enter registration name  [")
 	// Type the number the choice was shown with; numbers keep their meaning.

@@ -79,7 +79,7 @@ func BenchmarkAck(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h, err := NewHandler(Inbound{Bot: w, Log: log}, secret, nil)
+		h, err := NewHandler(Inbound{Bot: w, Chat: NewChat("xoxb-bench", "http://127.0.0.1:1/", log), Log: log}, secret, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,12 +1,15 @@
 package slackbot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +26,9 @@ const (
 	maxRetryWait = 30 * time.Second
 	httpTimeout  = 15 * time.Second
 )
+
+// Platform is the name of Slack in appreg.Caller, Place and MessageRef.
+const Platform = "slack"
 
 // Chat implements appreg.Chat with the Slack Web API. It is safe for
 // concurrent use.
@@ -55,22 +61,32 @@ func NewChat(botToken, apiURL string, log *slog.Logger) *Chat {
 }
 
 // Post posts msg to to.Channel, in the thread to.Thread when set, and
-// returns the channel and ts of the new message.
+// returns the channel and ts of the new message; its thread is to.Thread,
+// or the message's own ts.
 func (c *Chat) Post(ctx context.Context, to appreg.Place, msg appreg.Message) (appreg.MessageRef, error) {
 	var ref appreg.MessageRef
 	err := c.do(ctx, "chat.postMessage", func() error {
 		ch, ts, err := c.api.PostMessageContext(ctx, to.Channel, msgOptions(to.Thread, msg)...)
-		ref = appreg.MessageRef{Channel: ch, TS: ts}
+		ref = appreg.MessageRef{Platform: Platform, Channel: ch, ID: ts, Thread: cmp.Or(to.Thread, ts)}
 		return err
 	})
 	return ref, err
 }
 
-// PostPrivate posts msg as an ephemeral message that only user sees, in the
-// thread to.Thread when set.
-func (c *Chat) PostPrivate(ctx context.Context, to appreg.Place, user string, msg appreg.Message) error {
+// Private posts msg as an ephemeral message that only user sees, in
+// near.Channel, in the thread near.Thread when set.
+func (c *Chat) Private(ctx context.Context, near appreg.Place, user string, msg appreg.Message) error {
 	return c.do(ctx, "chat.postEphemeral", func() error {
-		_, err := c.api.PostEphemeralContext(ctx, to.Channel, user, msgOptions(to.Thread, msg)...)
+		_, err := c.api.PostEphemeralContext(ctx, near.Channel, user, msgOptions(near.Thread, msg)...)
+		return err
+	})
+}
+
+// Direct posts msg in the user's direct messages with the bot (the app's
+// Messages tab).
+func (c *Chat) Direct(ctx context.Context, _ string, user string, msg appreg.Message) error {
+	return c.do(ctx, "chat.postMessage", func() error {
+		_, _, err := c.api.PostMessageContext(ctx, user, msgOptions("", msg)...)
 		return err
 	})
 }
@@ -78,15 +94,14 @@ func (c *Chat) PostPrivate(ctx context.Context, to appreg.Place, user string, ms
 // Update replaces the text, fields and buttons of a message the bot posted.
 func (c *Chat) Update(ctx context.Context, ref appreg.MessageRef, msg appreg.Message) error {
 	return c.do(ctx, "chat.update", func() error {
-		_, _, _, err := c.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, msgOptions("", msg)...)
+		_, _, _, err := c.api.UpdateMessageContext(ctx, ref.Channel, ref.ID, msgOptions("", msg)...)
 		return err
 	})
 }
 
-// OpenForm opens form as a modal for the click that trigger identifies (a
-// trigger_id, valid for 3 seconds and once). user is not needed by Slack:
-// the trigger names the user.
-func (c *Chat) OpenForm(ctx context.Context, trigger string, user string, form appreg.Form) error {
+// openForm opens form as a modal for the click that trigger identifies (a
+// trigger_id, valid for 3 seconds and once).
+func (c *Chat) openForm(ctx context.Context, trigger string, form appreg.Form) error {
 	if trigger == "" {
 		return appreg.Errorf(appreg.KindInvalid, "This form can only be opened from a button. Please click the button again.")
 	}
@@ -96,36 +111,38 @@ func (c *Chat) OpenForm(ctx context.Context, trigger string, user string, form a
 	})
 }
 
-// ResolveUser returns the user with the name people see: the display name,
-// else the real name, else the handle.
-func (c *Chat) ResolveUser(ctx context.Context, id string) (appreg.User, error) {
-	var u *slack.User
-	err := c.do(ctx, "users.info", func() (err error) {
-		u, err = c.api.GetUserInfoContext(ctx, id)
-		return err
-	})
-	if err != nil {
-		return appreg.User{}, err
+// IsOneOf reports whether user is one of entries: a Slack user id equal to
+// user's, or a user group (S…) with user as a member, asked of Slack now.
+// Entries that are neither (another platform's ids) are ignored.
+func (c *Chat) IsOneOf(ctx context.Context, _ string, user string, entries []string) (bool, error) {
+	if slices.Contains(entries, user) {
+		return true, nil
 	}
-	name := u.Profile.DisplayName
-	for _, alt := range []string{u.Profile.RealName, u.RealName, u.Name} {
-		if name == "" {
-			name = alt
+	var errs error
+	for _, e := range entries {
+		if !groupID(e) {
+			continue
+		}
+		var members []string
+		err := c.do(ctx, "usergroups.users.list", func() (err error) {
+			members, err = c.api.GetUserGroupMembersContext(ctx, e)
+			return err
+		})
+		if err != nil {
+			errs = errors.Join(errs, err)
+			continue
+		}
+		if slices.Contains(members, user) {
+			return true, nil
 		}
 	}
-	return appreg.User{ID: id, Name: name}, nil
+	return false, errs
 }
 
-// GroupMembers returns the user ids of the members of a user group (an
-// S… id).
-func (c *Chat) GroupMembers(ctx context.Context, group string) ([]string, error) {
-	var members []string
-	err := c.do(ctx, "usergroups.users.list", func() (err error) {
-		members, err = c.api.GetUserGroupMembersContext(ctx, group)
-		return err
-	})
-	return members, err
-}
+// groupID reports whether an entry is a Slack user-group id.
+func groupID(id string) bool { return groupIDPattern.MatchString(id) }
+
+var groupIDPattern = regexp.MustCompile(`^S[A-Z0-9]+$`)
 
 // msgOptions are the options of a chat.* call carrying msg: blocks, the
 // plain-text fallback (mrkdwn, not escaped) and the thread.
@@ -173,7 +190,7 @@ func (c *Chat) classify(method string, err error) error {
 	)
 	switch {
 	case errors.As(err, &rl):
-		return appreg.Wrap(appreg.KindUnavailable, &rateLimited{err: err, wait: rl.RetryAfter},
+		return appreg.Wrap(appreg.KindUnavailable, &appreg.Throttled{Wait: rl.RetryAfter, Err: err},
 			"Slack is rate-limiting the bot. Please try again in a minute.")
 	case errors.As(err, &apiErr):
 		return classifyCode(apiErr.Err, err)
@@ -209,19 +226,6 @@ func classifyCode(code string, err error) error {
 	}
 	return appreg.Wrap(appreg.KindInternal, err, "Slack refused the bot's request. The details are in the bot's log.")
 }
-
-// rateLimited keeps Slack's Retry-After in the error chain, for callers
-// that pace themselves (the reminder queue): it has a RetryAfter method.
-type rateLimited struct {
-	err  error
-	wait time.Duration
-}
-
-func (e *rateLimited) Error() string { return e.err.Error() }
-func (e *rateLimited) Unwrap() error { return e.err }
-
-// RetryAfter is how long Slack asked the bot to wait.
-func (e *rateLimited) RetryAfter() time.Duration { return e.wait }
 
 // redactedError hides secrets from an error's text while keeping its chain
 // for errors.Is and errors.As.

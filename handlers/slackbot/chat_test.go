@@ -33,7 +33,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 var statusMsg = appreg.Message{
-	Text:   "*Onboarding* contoso.onmicrosoft.com",
+	Text:   appreg.T(appreg.Bold("Onboarding"), " contoso.onmicrosoft.com"),
 	Fields: []appreg.Field{{Label: "Tenant", Value: "contoso"}, {Label: "State", Value: "awaiting sign-in"}},
 	Buttons: []appreg.Button{
 		{ActionID: "cancel", Label: "Cancel", Value: "conv-1", Style: "danger"},
@@ -49,10 +49,10 @@ func TestPostRendersBlocksAndThread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ref.Channel != "C1" || ref.TS == "" {
+	if ref.Platform != Platform || ref.Channel != "C1" || ref.ID == "" || ref.Thread != ref.ID {
 		t.Fatalf("ref = %+v", ref)
 	}
-	if _, err := chat.Post(ctx, appreg.Place{Channel: "C1", Thread: ref.TS}, appreg.Message{Text: "in thread"}); err != nil {
+	if _, err := chat.Post(ctx, ref.ThreadPlace(), appreg.Message{Text: appreg.T("in thread")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -61,16 +61,18 @@ func TestPostRendersBlocksAndThread(t *testing.T) {
 		t.Fatalf("%d calls", len(calls))
 	}
 	c := calls[0]
-	if c.Text != statusMsg.Text || c.Param("thread_ts") != "" || c.Token != testToken {
+	if c.Text != "Onboarding contoso.onmicrosoft.com\nTenant: contoso\nState: awaiting sign-in" || c.Param("thread_ts") != "" || c.Token != testToken {
 		t.Errorf("first call: text %q thread %q", c.Text, c.Param("thread_ts"))
 	}
 	if len(c.Blocks) != 3 {
 		t.Fatalf("blocks = %+v", c.Blocks)
 	}
-	if b := c.Blocks[0]; b.Type != "section" || b.Text.Type != "mrkdwn" || b.Text.Text != statusMsg.Text {
+	if b := c.Blocks[0]; b.Type != "rich_text" || len(b.Elements) != 1 || len(b.Elements[0].Elements) != 2 ||
+		b.Elements[0].Elements[0].Text != "Onboarding" || !b.Elements[0].Elements[0].Style.Bold ||
+		b.Plain() != "Onboarding contoso.onmicrosoft.com" {
 		t.Errorf("text block = %+v", b)
 	}
-	if b := c.Blocks[1]; b.Type != "section" || len(b.Fields) != 2 || b.Fields[0].Text != "*Tenant*\ncontoso" {
+	if b := c.Blocks[1]; b.Type != "section" || len(b.Fields) != 2 || b.Fields[0].Type != "plain_text" || b.Fields[0].Text != "Tenant\ncontoso" {
 		t.Errorf("fields block = %+v", b)
 	}
 	if b := c.Blocks[2]; b.Type != "actions" || len(b.Elements) != 2 ||
@@ -78,8 +80,62 @@ func TestPostRendersBlocksAndThread(t *testing.T) {
 		b.Elements[0].Text.Text != "Cancel" || b.Elements[1].Style != "" {
 		t.Errorf("actions block = %+v", b)
 	}
-	if got := calls[1].Param("thread_ts"); got != ref.TS {
-		t.Errorf("thread_ts = %q, want %q", got, ref.TS)
+	if got := calls[1].Param("thread_ts"); got != ref.ID {
+		t.Errorf("thread_ts = %q, want %q", got, ref.ID)
+	}
+}
+
+// TestValuesReachSlackAsText: what a person or a tenant typed reaches Slack
+// as the characters typed: no mention, broadcast, link or markup comes of
+// "<!channel>", "<@U1>", "<https://x|y>", "*bold*" or "&". Only what the
+// engine meant (a mention span, a link span) is live.
+func TestValuesReachSlackAsText(t *testing.T) {
+	hostile := `<!channel> <@U0EVIL> <https://evil.example|Approve here> *bold* _it_ & <#C0EVIL>`
+	msg := appreg.Message{
+		Text:   appreg.Textf("Reason given: %s, by %s. Open %s", hostile, appreg.Mention(appreg.User{ID: "U0REQ"}), appreg.Link("https://microsoft.com/devicelogin", "")),
+		Fields: []appreg.Field{{Label: "Tenant", Value: hostile}},
+	}
+	chat, fake := newChat(t)
+	ctx := testCtx(t)
+	ref, err := chat.Post(ctx, appreg.Place{Channel: "C1"}, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chat.Private(ctx, ref.ThreadPlace(), "U1", msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := chat.Update(ctx, ref, msg); err != nil {
+		t.Fatal(err)
+	}
+	calls := append(fake.Calls("chat.postMessage"), append(fake.Calls("chat.postEphemeral"), fake.Calls("chat.update")...)...)
+	for _, c := range calls {
+		if live := strings.Join(c.Live(), " "); live != "user:U0REQ link:https://microsoft.com/devicelogin" {
+			t.Errorf("%s: live markup %q", c.Method, live)
+		}
+		if !strings.Contains(c.Shown(), hostile) {
+			t.Errorf("%s: shown %q, want the value as typed", c.Method, c.Shown())
+		}
+		if !strings.Contains(c.Text, "&lt;!channel&gt;") || !strings.Contains(c.Text, "&amp;") {
+			t.Errorf("%s: fallback %q not escaped", c.Method, c.Text)
+		}
+	}
+	// Links the engine did not mean are not links: a link span to another
+	// scheme, and mentions of ids Slack does not know, are text.
+	blocks := renderJSON(t, appreg.Message{Text: appreg.T(appreg.Link("javascript:alert(1)", "x"), " ", appreg.MentionID("29:teams-user"))})
+	if got := (slackfake.Call{Blocks: blocks}).Live(); len(got) != 0 {
+		t.Errorf("live = %v", got)
+	}
+}
+
+// TestIconsAreEmoji: every icon of the engine has an emoji of its own.
+func TestIconsAreEmoji(t *testing.T) {
+	seen := map[string]appreg.Icon{}
+	for _, i := range appreg.Icons() {
+		name := emoji(i)
+		if prev, dup := seen[name]; dup || name == "small_blue_diamond" {
+			t.Errorf("icon %s: emoji %q (also %s)", i, name, prev)
+		}
+		seen[name] = i
 	}
 }
 
@@ -117,23 +173,29 @@ func TestPostPrivateAndUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := chat.PostPrivate(ctx, appreg.Place{Channel: "C1", Thread: ref.TS}, "U1", appreg.Message{Text: "only you"}); err != nil {
+	if err := chat.Private(ctx, ref.ThreadPlace(), "U1", appreg.Message{Text: appreg.T("only you")}); err != nil {
 		t.Fatal(err)
 	}
 	eph := fake.Calls("chat.postEphemeral")
-	if len(eph) != 1 || eph[0].Param("user") != "U1" || eph[0].Param("thread_ts") != ref.TS || eph[0].Text != "only you" {
+	if len(eph) != 1 || eph[0].Param("user") != "U1" || eph[0].Param("thread_ts") != ref.ID || eph[0].Text != "only you" {
 		t.Errorf("ephemeral calls = %+v", eph)
 	}
+	if err := chat.Direct(ctx, Platform, "U2", appreg.Message{Text: appreg.T("just you")}); err != nil {
+		t.Fatal(err)
+	}
+	if dm := fake.Calls("chat.postMessage"); len(dm) != 2 || dm[1].Param("channel") != "U2" || dm[1].Param("thread_ts") != "" {
+		t.Errorf("direct message = %+v", dm)
+	}
 
-	done := appreg.Message{Text: "Done"}
+	done := appreg.Message{Text: appreg.T("Done")}
 	if err := chat.Update(ctx, ref, done); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := fake.Message("C1", ref.TS)
+	m, _ := fake.Message("C1", ref.ID)
 	if m.Text != "Done" || len(m.Blocks) != 1 || m.Updates != 1 {
 		t.Errorf("updated message = %+v (buttons must be gone)", m)
 	}
-	err = chat.Update(ctx, appreg.MessageRef{Channel: "C1", TS: "1.000001"}, done)
+	err = chat.Update(ctx, appreg.MessageRef{Channel: "C1", ID: "1.000001"}, done)
 	if appreg.ErrorKind(err) != appreg.KindNotFound {
 		t.Errorf("update of a missing message: kind %s (%v)", appreg.ErrorKind(err), err)
 	}
@@ -148,7 +210,7 @@ func TestOpenFormBuildsModal(t *testing.T) {
 			{ID: "note", Label: "Note"},
 		},
 	}
-	if err := chat.OpenForm(testCtx(t), "trig-1", "U1", form); err != nil {
+	if err := chat.openForm(testCtx(t), "trig-1", form); err != nil {
 		t.Fatal(err)
 	}
 	calls := fake.Calls("views.open")
@@ -171,28 +233,28 @@ func TestOpenFormBuildsModal(t *testing.T) {
 	}
 }
 
-func TestResolveUserAndGroupMembers(t *testing.T) {
+func TestIsOneOf(t *testing.T) {
 	chat, fake := newChat(t)
 	ctx := testCtx(t)
-	fake.AddUser(slackfake.User{ID: "U1", Name: "ann", RealName: "Ann Example", DisplayName: "Ann"})
-	fake.AddUser(slackfake.User{ID: "U2", Name: "bob", RealName: "Bob Example"})
 	fake.AddUserGroup("S1", "U1", "U2")
-
-	for id, want := range map[string]string{"U1": "Ann", "U2": "Bob Example"} {
-		u, err := chat.ResolveUser(ctx, id)
-		if err != nil || u != (appreg.User{ID: id, Name: want}) {
-			t.Errorf("ResolveUser(%s) = %+v, %v; want name %q", id, u, err, want)
+	tests := []struct {
+		user    string
+		entries []string
+		want    bool
+		err     bool
+	}{
+		{"U1", []string{"U9", "U1"}, true, false},
+		{"U2", []string{"S1"}, true, false},
+		{"U3", []string{"S1", "U9"}, false, false},
+		{"U3", []string{"S404"}, false, true},
+		{"U2", []string{"S404", "S1"}, true, false},
+		{"U1", []string{"6c1f0c2e-0000-4000-8000-000000000001", "S"}, false, false}, // another platform's ids are ignored
+	}
+	for _, tt := range tests {
+		got, err := chat.IsOneOf(ctx, Platform, tt.user, tt.entries)
+		if got != tt.want || (err != nil) != tt.err {
+			t.Errorf("IsOneOf(%s, %v) = %v, %v", tt.user, tt.entries, got, err)
 		}
-	}
-	if _, err := chat.ResolveUser(ctx, "U404"); appreg.ErrorKind(err) != appreg.KindNotFound {
-		t.Errorf("unknown user: kind %s", appreg.ErrorKind(err))
-	}
-	members, err := chat.GroupMembers(ctx, "S1")
-	if err != nil || strings.Join(members, ",") != "U1,U2" {
-		t.Errorf("GroupMembers = %v, %v", members, err)
-	}
-	if _, err := chat.GroupMembers(ctx, "S404"); appreg.ErrorKind(err) != appreg.KindNotFound {
-		t.Errorf("unknown group: kind %s", appreg.ErrorKind(err))
 	}
 }
 
@@ -201,7 +263,7 @@ func TestPostRetriesAfterRateLimit(t *testing.T) {
 	fake.RateLimit("chat.postMessage", 1, 1)
 
 	start := time.Now()
-	ref, err := chat.Post(testCtx(t), appreg.Place{Channel: "C1"}, appreg.Message{Text: "hi"})
+	ref, err := chat.Post(testCtx(t), appreg.Place{Channel: "C1"}, appreg.Message{Text: appreg.T("hi")})
 	if err != nil {
 		t.Fatalf("Post after one 429: %v", err)
 	}
@@ -209,19 +271,19 @@ func TestPostRetriesAfterRateLimit(t *testing.T) {
 		t.Errorf("retried after %s, before Retry-After", waited)
 	}
 	calls := fake.Calls("chat.postMessage")
-	if len(calls) != 2 || calls[0].Error != "ratelimited" || calls[1].Error != "" || ref.TS == "" {
+	if len(calls) != 2 || calls[0].Error != "ratelimited" || calls[1].Error != "" || ref.ID == "" {
 		t.Errorf("calls = %+v, ref %+v", calls, ref)
 	}
 }
 
 func TestErrorKinds(t *testing.T) {
 	post := func(c *Chat) error {
-		_, err := c.Post(context.Background(), appreg.Place{Channel: "C1"}, appreg.Message{Text: "x"})
+		_, err := c.Post(context.Background(), appreg.Place{Channel: "C1"}, appreg.Message{Text: appreg.T("x")})
 		return err
 	}
 	form := func(trigger string) func(c *Chat) error {
 		return func(c *Chat) error {
-			return c.OpenForm(context.Background(), trigger, "U1", appreg.Form{ID: "f", Inputs: []appreg.FormInput{{ID: "a"}}})
+			return c.openForm(context.Background(), trigger, appreg.Form{ID: "f", Inputs: []appreg.FormInput{{ID: "a"}}})
 		}
 	}
 	tests := []struct {
@@ -258,7 +320,7 @@ func TestUnreachableSlackIsUnavailable(t *testing.T) {
 	fake := slackfake.New(testToken)
 	url := fake.URL() + "/"
 	fake.Close()
-	_, err := NewChat(testToken, url, quietLog()).Post(testCtx(t), appreg.Place{Channel: "C1"}, appreg.Message{Text: "x"})
+	_, err := NewChat(testToken, url, quietLog()).Post(testCtx(t), appreg.Place{Channel: "C1"}, appreg.Message{Text: appreg.T("x")})
 	if appreg.ErrorKind(err) != appreg.KindUnavailable {
 		t.Errorf("kind = %s (%v)", appreg.ErrorKind(err), err)
 	}
@@ -270,7 +332,7 @@ func TestRateLimitWaitRespectsContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := chat.Post(ctx, appreg.Place{Channel: "C1"}, appreg.Message{Text: "x"})
+	_, err := chat.Post(ctx, appreg.Place{Channel: "C1"}, appreg.Message{Text: appreg.T("x")})
 	if appreg.ErrorKind(err) != appreg.KindUnavailable || !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
 		t.Errorf("err = %v after %s", err, time.Since(start))
 	}
@@ -290,7 +352,7 @@ func TestRedactHidesTokenKeepsChain(t *testing.T) {
 func TestRateLimitKeepsRetryAfter(t *testing.T) {
 	chat, fake := newChat(t)
 	fake.RateLimit("chat.postMessage", 1, 120)
-	_, err := chat.Post(testCtx(t), appreg.Place{Channel: "C1"}, appreg.Message{Text: "hi"})
+	_, err := chat.Post(testCtx(t), appreg.Place{Channel: "C1"}, appreg.Message{Text: appreg.T("hi")})
 	var ra interface{ RetryAfter() time.Duration }
 	if appreg.ErrorKind(err) != appreg.KindUnavailable || !errors.As(err, &ra) || ra.RetryAfter() != 120*time.Second {
 		t.Fatalf("err = %v", err)

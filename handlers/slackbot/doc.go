@@ -4,10 +4,12 @@
 // It has two halves:
 //
 //   - Outbound, Chat implements appreg.Chat over the Slack Web API:
-//     appreg.Message becomes Block Kit (a mrkdwn section, field sections, an
-//     actions block, always with a plain-text fallback), appreg.Form becomes
-//     a modal. Slack errors become appreg error kinds; rate limits are waited
-//     out a bounded number of times.
+//     appreg.Message becomes Block Kit (a rich_text block, plain-text field
+//     sections, an actions block, always with an escaped plain-text
+//     fallback), so that every value from a person or a tenant is shown as
+//     typed; a click's appreg.Form becomes a modal opened with the click's
+//     trigger. Slack errors become appreg error kinds; rate limits are
+//     waited out a bounded number of times.
 //   - Inbound, slash commands and interactions (button clicks, modal
 //     submissions) are turned into calls on an appreg.Bot. They arrive either
 //     over HTTP (Handler, which verifies Slack's request signature) or over a

@@ -20,6 +20,7 @@ const testSecret = "8f742231b10e8888abcd99yyyzzz85a5"
 // fakeBot records what it is given and answers as configured.
 type fakeBot struct {
 	reply      appreg.Reply
+	answer     appreg.Answer
 	actErr     error
 	formErrs   map[string]string
 	submitErr  error
@@ -36,11 +37,11 @@ func (b *fakeBot) Command(_ context.Context, c appreg.Command) appreg.Reply {
 	return b.reply
 }
 
-func (b *fakeBot) Act(_ context.Context, a appreg.Action) error {
+func (b *fakeBot) Act(_ context.Context, a appreg.Action) (appreg.Answer, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.actions = append(b.actions, a)
-	return b.actErr
+	return b.answer, b.actErr
 }
 
 func (b *fakeBot) Submit(_ context.Context, s appreg.Submission) (map[string]string, error) {
@@ -77,6 +78,9 @@ var testNow = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 func newHandler(t *testing.T, bot appreg.Bot, in Inbound) *Handler {
 	t.Helper()
 	in.Bot, in.Log = bot, quietLog()
+	if in.Chat == nil {
+		in.Chat, _ = newChat(t)
+	}
 	h, err := NewHandler(in, testSecret, func() time.Time { return testNow })
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +155,8 @@ func TestRequestVerification(t *testing.T) {
 func TestSlackDocumentedExampleWithInjectedClock(t *testing.T) {
 	body := "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
 	bot := &fakeBot{}
-	h, err := NewHandler(Inbound{Bot: bot, Log: quietLog()}, testSecret, func() time.Time { return time.Unix(1531420618+30, 0) })
+	chat, _ := newChat(t)
+	h, err := NewHandler(Inbound{Bot: bot, Chat: chat, Log: quietLog()}, testSecret, func() time.Time { return time.Unix(1531420618+30, 0) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +192,7 @@ func TestMalformedRequests(t *testing.T) {
 }
 
 func TestCommandRepliesEphemeral(t *testing.T) {
-	bot := &fakeBot{reply: appreg.Reply{Message: appreg.Message{Text: "Started *contoso*", Buttons: []appreg.Button{{ActionID: "cancel", Label: "Cancel", Value: "c1"}}}}}
+	bot := &fakeBot{reply: appreg.Reply{Message: appreg.Message{Text: appreg.T("Started ", appreg.Bold("contoso")), Buttons: []appreg.Button{{ActionID: "cancel", Label: "Cancel", Value: "c1"}}}}}
 	var acks []string
 	h := newHandler(t, bot, Inbound{OnAck: func(endpoint string, d time.Duration) { acks = append(acks, endpoint) }})
 
@@ -211,7 +216,7 @@ func TestCommandRepliesEphemeral(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 		t.Fatalf("body %q: %v", w.Body, err)
 	}
-	if got.ResponseType != "ephemeral" || got.Text != "Started *contoso*" || len(got.Blocks) != 2 || got.Blocks[1].Elements[0].ActionID != "cancel" {
+	if got.ResponseType != "ephemeral" || got.Text != "Started contoso" || len(got.Blocks) != 2 || got.Blocks[1].Elements[0].ActionID != "cancel" {
 		t.Errorf("response = %+v", got)
 	}
 	if strings.Join(acks, ",") != EndpointCommands {
@@ -244,9 +249,8 @@ func TestBlockActionsDeliverAction(t *testing.T) {
 		Caller:     appreg.Caller{Platform: "slack", User: appreg.User{ID: "U1", Name: "ann"}, Channel: "C1"},
 		ActionID:   "new_code",
 		Value:      "conv-1",
-		Trigger:    "trig-2",
 		DeliveryID: "trig-2new_code",
-		Message:    appreg.MessageRef{Channel: "C1", TS: "1700000000.000100"},
+		Message:    appreg.MessageRef{Platform: "slack", Channel: "C1", ID: "1700000000.000100", Thread: "1700000000.000050"},
 	}
 	bot.waitCalls(t, 1)
 	if len(bot.actions) != 1 || bot.actions[0] != want {
@@ -350,7 +354,8 @@ func TestUnknownInteractionAndRoutes(t *testing.T) {
 	if w := serve(h, httptest.NewRequest(http.MethodPost, "/slack/other", nil)); w.Code != http.StatusNotFound {
 		t.Errorf("other path: status %d", w.Code)
 	}
-	if _, err := NewHandler(Inbound{Bot: bot}, "", nil); err == nil {
+	chat, _ := newChat(t)
+	if _, err := NewHandler(Inbound{Bot: bot, Chat: chat}, "", nil); err == nil {
 		t.Error("NewHandler without a secret succeeded")
 	}
 	if _, err := NewHandler(Inbound{}, testSecret, nil); err == nil {

@@ -21,16 +21,16 @@ const (
 	EndpointInteractivity = "interactivity"
 )
 
-// errorPostTimeout bounds the background post that shows a failed click's
-// error to the person who clicked.
+// errorPostTimeout bounds the background post that answers a click (its
+// notice, or its error) to the person who clicked.
 const errorPostTimeout = 10 * time.Second
 
 // Inbound is what both delivery modes (Handler and RunSocketMode) need.
 type Inbound struct {
 	// Bot receives commands, clicks and submissions. Required.
 	Bot appreg.Bot
-	// Chat, when set, shows the error of a failed click to the person who
-	// clicked, as an ephemeral message. Without it the error is only logged.
+	// Chat answers clicks: it opens the forms they ask for and shows their
+	// notices and errors to the person who clicked. Required.
 	Chat *Chat
 	// Log receives one line per delivery (user id, command, endpoint,
 	// latency; never the text typed or submitted). nil means slog.Default().
@@ -42,8 +42,8 @@ type Inbound struct {
 }
 
 func (in Inbound) validate() (Inbound, error) {
-	if in.Bot == nil {
-		return in, errors.New("slackbot: Inbound.Bot is required")
+	if in.Bot == nil || in.Chat == nil {
+		return in, errors.New("slackbot: Inbound.Bot and Inbound.Chat are required")
 	}
 	if in.Log == nil {
 		in.Log = slog.Default()
@@ -64,11 +64,11 @@ type commandResponse struct {
 func (in Inbound) command(ctx context.Context, sc slack.SlashCommand, start time.Time) any {
 	reply := in.Bot.Command(ctx, appreg.Command{
 		Caller:     caller(sc.UserID, sc.UserName, sc.ChannelID),
-		Text:       sc.Text,
+		Text:       unescape(sc.Text),
 		DeliveryID: sc.TriggerID,
 	})
 	in.acked(ctx, EndpointCommands, start, "user", sc.UserID, "command", sc.Command, "subcommand", firstWord(sc.Text))
-	if reply.Text == "" {
+	if reply.Text.IsEmpty() {
 		return nil
 	}
 	return commandResponse{ResponseType: "ephemeral", Text: fallback(reply.Message), Blocks: blocks(reply.Message)}
@@ -101,39 +101,42 @@ func (in Inbound) interaction(ctx context.Context, ic slack.InteractionCallback,
 const actTimeout = 30 * time.Second
 
 func (in Inbound) act(ctx context.Context, ic slack.InteractionCallback) {
-	ref := appreg.MessageRef{
-		Channel: cmp.Or(ic.Channel.ID, ic.Container.ChannelID),
-		TS:      cmp.Or(ic.Container.MessageTs, ic.Message.Timestamp),
-	}
-	who := caller(ic.User.ID, ic.User.Name, ref.Channel)
+	channel := cmp.Or(ic.Channel.ID, ic.Container.ChannelID)
+	ts := cmp.Or(ic.Container.MessageTs, ic.Message.Timestamp)
+	thread := cmp.Or(ic.Container.ThreadTs, ic.Message.ThreadTimestamp)
+	ref := appreg.MessageRef{Platform: Platform, Channel: channel, ID: ts, Thread: cmp.Or(thread, ts)}
+	near := appreg.Place{Platform: Platform, Channel: channel, Thread: thread}
+	who := caller(ic.User.ID, ic.User.Name, channel)
 	for _, a := range ic.ActionCallback.BlockActions {
-		err := in.Bot.Act(ctx, appreg.Action{
+		ans, err := in.Bot.Act(ctx, appreg.Action{
 			Caller:     who,
 			ActionID:   a.ActionID,
 			Value:      a.Value,
-			Trigger:    ic.TriggerID,
 			DeliveryID: ic.TriggerID + a.ActionID,
 			Message:    ref,
 		})
-		if err == nil {
-			continue
+		if err == nil && ans.Form != nil {
+			err = in.Chat.openForm(ctx, ic.TriggerID, *ans.Form)
 		}
-		in.Log.WarnContext(ctx, "slack click failed", "user", who.User.ID, "action", a.ActionID,
-			"kind", appreg.ErrorKind(err), "err", err)
-		if in.Chat != nil && ref.Channel != "" {
-			go in.showError(ctx, appreg.Place{Channel: ref.Channel, Thread: ic.Container.ThreadTs}, who.User.ID, err)
+		if err != nil {
+			in.Log.WarnContext(ctx, "slack click failed", "user", who.User.ID, "action", a.ActionID,
+				"kind", appreg.ErrorKind(err), "err", err)
+			ans.Notice = appreg.Message{Text: appreg.T(appreg.IconWarn, appreg.ErrorMessage(err))}
+		}
+		if !ans.Notice.Text.IsEmpty() && channel != "" {
+			go in.notify(ctx, near, who.User.ID, ans.Notice)
 		}
 	}
 }
 
-// showError tells the clicker what went wrong. It runs after the
-// acknowledgement, detached from the delivery's cancellation.
-func (in Inbound) showError(ctx context.Context, to appreg.Place, user string, failure error) {
+// notify shows a click's notice (or error) to the person who clicked. It
+// runs after the acknowledgement, detached from the delivery's
+// cancellation.
+func (in Inbound) notify(ctx context.Context, near appreg.Place, user string, msg appreg.Message) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), errorPostTimeout)
 	defer cancel()
-	msg := appreg.Message{Text: ":warning: " + appreg.ErrorMessage(failure)}
-	if err := in.Chat.PostPrivate(ctx, to, user, msg); err != nil {
-		in.Log.WarnContext(ctx, "slack: could not show a click's error", "user", user, "err", err)
+	if err := in.Chat.Private(ctx, near, user, msg); err != nil {
+		in.Log.WarnContext(ctx, "slack: could not answer a click", "user", user, "err", err)
 	}
 }
 
@@ -196,8 +199,14 @@ func (in Inbound) acked(ctx context.Context, endpoint string, start time.Time, a
 }
 
 func caller(userID, userName, channel string) appreg.Caller {
-	return appreg.Caller{Platform: "slack", User: appreg.User{ID: userID, Name: userName}, Channel: channel}
+	return appreg.Caller{Platform: Platform, User: appreg.User{ID: userID, Name: userName}, Channel: channel}
 }
+
+// unescape undoes the escaping of &, < and > that Slack applies to the
+// text of a slash command, so that the engine gets what was typed.
+func unescape(s string) string { return slackUnescaper.Replace(s) }
+
+var slackUnescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
 func firstWord(s string) string {
 	if f := strings.Fields(s); len(f) > 0 {

@@ -1,6 +1,8 @@
 package slackbot
 
 import (
+	"cmp"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -29,17 +31,25 @@ const (
 // view.state.values[X][FormValueActionID].value.
 const FormValueActionID = "value"
 
-// blocks renders msg as Block Kit: a section with the text, sections of at
-// most ten fields, and one actions block with the buttons.
+// blocks renders msg as Block Kit: a rich_text block with the text, plain
+// text sections of at most ten fields, and one actions block with the
+// buttons.
+//
+// Rich text rather than mrkdwn: each span becomes an element of its own
+// (text with a style, link, user, channel, emoji), so a value from a person
+// or a tenant is shown as the characters it holds. "<!channel>",
+// "<https://x|y>" or "*x*" in a reason is text, never a mention, a link or
+// bold; Slack parses no markup inside a rich_text text element. Fields are
+// plain_text for the same reason.
 func blocks(msg appreg.Message) []slack.Block {
 	var out []slack.Block
-	if msg.Text != "" {
-		out = append(out, slack.NewSectionBlock(mrkdwn(clip(msg.Text, maxSectionText)), nil, nil))
+	if !msg.Text.IsEmpty() {
+		out = append(out, slack.NewRichTextBlock("", slack.NewRichTextSection(richText(msg.Text, maxSectionText)...)))
 	}
 	for chunk := range slices.Chunk(msg.Fields, maxFieldsPerSect) {
 		fields := make([]*slack.TextBlockObject, 0, len(chunk))
 		for _, f := range chunk {
-			fields = append(fields, mrkdwn(clip("*"+f.Label+"*\n"+f.Value, maxFieldText)))
+			fields = append(fields, plain(clip(f.Label+"\n"+f.Value, maxFieldText)))
 		}
 		out = append(out, slack.NewSectionBlock(nil, fields, nil))
 	}
@@ -55,18 +65,142 @@ func blocks(msg appreg.Message) []slack.Block {
 	return out
 }
 
-// fallback is the plain text of msg for notifications and clients that
-// cannot show blocks.
-func fallback(msg appreg.Message) string {
-	if msg.Text != "" || len(msg.Fields) == 0 {
-		return msg.Text
+// richText renders t as rich-text section elements, with at most limit
+// characters of text in all.
+func richText(t appreg.Text, limit int) []slack.RichTextSectionElement {
+	var out []slack.RichTextSectionElement
+	left := limit
+	text := func(s string, style *slack.RichTextSectionTextStyle) {
+		if s == "" || left <= 0 {
+			return
+		}
+		s = clip(s, left)
+		left -= utf8.RuneCountInString(s)
+		out = append(out, slack.NewRichTextSectionTextElement(s, style))
 	}
-	lines := make([]string, 0, len(msg.Fields))
+	for _, sp := range t {
+		if left <= 0 {
+			break
+		}
+		switch sp.Kind {
+		case appreg.SpanBold:
+			text(sp.Text, &slack.RichTextSectionTextStyle{Bold: true})
+		case appreg.SpanItalic:
+			text(sp.Text, &slack.RichTextSectionTextStyle{Italic: true})
+		case appreg.SpanCode:
+			text(sp.Text, &slack.RichTextSectionTextStyle{Code: true})
+		case appreg.SpanLink:
+			if !webURL(sp.URL) {
+				text(appreg.T(sp).String(), nil)
+				continue
+			}
+			out = append(out, slack.NewRichTextSectionLinkElement(sp.URL, clip(sp.Text, max(left, 1)), nil))
+			left -= max(utf8.RuneCountInString(sp.Text), utf8.RuneCountInString(sp.URL))
+		case appreg.SpanUser:
+			if !userID(sp.ID) {
+				text("@"+cmp.Or(sp.Text, sp.ID), nil)
+				continue
+			}
+			out = append(out, slack.NewRichTextSectionUserElement(sp.ID, nil))
+			left -= len(sp.ID)
+		case appreg.SpanChannel:
+			if !channelID(sp.ID) {
+				text("#"+cmp.Or(sp.Text, sp.ID), nil)
+				continue
+			}
+			out = append(out, slack.NewRichTextSectionChannelElement(sp.ID, nil))
+			left -= len(sp.ID)
+		case appreg.SpanIcon:
+			out = append(out, slack.NewRichTextSectionEmojiElement(emoji(sp.Icon), 0, nil))
+			text(" ", nil)
+		default:
+			text(sp.Text, nil)
+		}
+	}
+	if left <= 0 {
+		out = append(out, slack.NewRichTextSectionTextElement("…", nil))
+	}
+	return out
+}
+
+// emoji is Slack's name of an icon.
+func emoji(i appreg.Icon) string {
+	switch i {
+	case appreg.IconOK:
+		return "white_check_mark"
+	case appreg.IconWarn:
+		return "warning"
+	case appreg.IconFail:
+		return "x"
+	case appreg.IconWait:
+		return "hourglass_flowing_sand"
+	case appreg.IconKey:
+		return "key"
+	case appreg.IconLock:
+		return "lock"
+	case appreg.IconInfo:
+		return "information_source"
+	case appreg.IconWork:
+		return "gear"
+	case appreg.IconAsk:
+		return "raised_hand"
+	case appreg.IconStop:
+		return "no_entry_sign"
+	case appreg.IconPause:
+		return "double_vertical_bar"
+	case appreg.IconParty:
+		return "tada"
+	case appreg.IconClean:
+		return "broom"
+	case appreg.IconSearch:
+		return "mag"
+	case appreg.IconRotate:
+		return "arrows_counterclockwise"
+	case appreg.IconAlert:
+		return "rotating_light"
+	case appreg.IconSnooze:
+		return "zzz"
+	case appreg.IconTest:
+		return "test_tube"
+	case appreg.IconExpired:
+		return "red_circle"
+	}
+	return "small_blue_diamond"
+}
+
+// Slack's ids: a user (U…, W…) and a conversation (C…, G…, D…). A mention
+// of anything else (a user of another platform, in an audit record) is
+// shown as text.
+var (
+	userIDPattern    = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+	channelIDPattern = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
+)
+
+func userID(id string) bool    { return userIDPattern.MatchString(id) }
+func channelID(id string) bool { return channelIDPattern.MatchString(id) }
+
+func webURL(u string) bool {
+	return strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")
+}
+
+// fallback is the plain text of msg for notifications and clients that
+// cannot show blocks. Slack reads it as mrkdwn, so &, < and > are escaped:
+// a value that looks like a mention or a link stays text here too.
+func fallback(msg appreg.Message) string {
+	lines := []string{msg.Text.String()}
+	if msg.Text.IsEmpty() {
+		lines = lines[:0]
+	}
 	for _, f := range msg.Fields {
 		lines = append(lines, f.Label+": "+f.Value)
 	}
-	return strings.Join(lines, "\n")
+	return escape(strings.Join(lines, "\n"))
 }
+
+// escape escapes the three characters Slack's markup gives a meaning.
+func escape(s string) string { return mrkdwnEscaper.Replace(s) }
+
+var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // modal renders form as a modal whose callback_id is the form's ID and whose
 // private_metadata is its conversation: a submission carries both back.
@@ -95,10 +229,6 @@ func modal(form appreg.Form) slack.ModalViewRequest {
 			slack.NewInputBlock(in.ID, plain(clip(orDefault(in.Label, in.ID), maxInputLabel)), hint, el))
 	}
 	return v
-}
-
-func mrkdwn(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
 }
 
 func plain(s string) *slack.TextBlockObject {

@@ -29,7 +29,7 @@ func TestSocketEventsAckLikeHTTP(t *testing.T) {
 		return ic
 	}
 	sc := slack.SlashCommand{ChannelID: "C1", UserID: "U1", UserName: "ann", Command: "/appreg", Text: "new contoso.onmicrosoft.com", TriggerID: "trig-1"}
-	reply := appreg.Reply{Message: appreg.Message{Text: "Started", Fields: []appreg.Field{{Label: "Tenant", Value: "contoso"}}}}
+	reply := appreg.Reply{Message: appreg.Message{Text: appreg.T("Started"), Fields: []appreg.Field{{Label: "Tenant", Value: "contoso"}}}}
 
 	tests := []struct {
 		name     string
@@ -143,11 +143,14 @@ func TestRunSocketModeEndToEnd(t *testing.T) {
 	payload, _ := json.Marshal(slack.SlashCommand{ChannelID: "C1", UserID: "U1", UserName: "ann", Command: "/appreg", Text: "help", TriggerID: "trig-9"})
 	envelope := fmt.Sprintf(`{"type":"slash_commands","envelope_id":"env-9","accepts_response_payload":true,"payload":%s}`, payload)
 	apiURL, acks := socketSlack(t, "xapp-test", envelope)
-	bot := &fakeBot{reply: appreg.Reply{Message: appreg.Message{Text: "Usage: …"}}}
+	bot := &fakeBot{reply: appreg.Reply{Message: appreg.Message{Text: appreg.T("Usage: …")}}}
 
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- RunSocketMode(ctx, "xapp-test", apiURL, Inbound{Bot: bot, Log: quietLog()}) }()
+	chat, _ := newChat(t)
+	go func() {
+		done <- RunSocketMode(ctx, "xapp-test", apiURL, Inbound{Bot: bot, Chat: chat, Log: quietLog()})
+	}()
 
 	select {
 	case ack := <-acks:
@@ -174,7 +177,8 @@ func TestRunSocketModeEndToEnd(t *testing.T) {
 
 func TestRunSocketModeRefusedToken(t *testing.T) {
 	apiURL, _ := socketSlack(t, "xapp-right", "{}")
-	err := RunSocketMode(testCtx(t), "xapp-wrong-secret", apiURL, Inbound{Bot: &fakeBot{}, Log: quietLog()})
+	chat, _ := newChat(t)
+	err := RunSocketMode(testCtx(t), "xapp-wrong-secret", apiURL, Inbound{Bot: &fakeBot{}, Chat: chat, Log: quietLog()})
 	if err == nil || strings.Contains(err.Error(), "xapp-wrong-secret") {
 		t.Errorf("err = %v; want an error without the token", err)
 	}

@@ -124,7 +124,7 @@ type CleanupPlan struct {
 	AlreadyGone []string     `json:"already_gone,omitempty"` // listed, but gone before the removal
 }
 
-// User is a chat user.
+// User is a chat user, by the id of their platform.
 type User struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
@@ -133,22 +133,43 @@ type User struct {
 // Caller is who asks the bot to do something, from where. Every privileged
 // action takes one, and the audit log records it.
 type Caller struct {
-	Platform string `json:"platform"` // "slack", "console", "teams"
+	Platform string `json:"platform"` // "slack", "teams", "console", …
 	User     User   `json:"user"`
 	Channel  string `json:"channel"`
 }
 
-// MessageRef names a message the bot posted, so it can be updated or replied
-// to in its thread.
-type MessageRef struct {
-	Channel string `json:"channel"`
-	TS      string `json:"ts"`
+// Place is where the caller spoke: their channel (or chat).
+func (c Caller) Place() Place { return Place{Platform: c.Platform, Channel: c.Channel} }
+
+// Place is where to post: a channel (or chat) of a platform, or a thread in
+// it when Thread is set. Channel and Thread are the platform's own ids; the
+// engine stores them and hands them back untouched.
+type Place struct {
+	Platform string `json:"platform,omitempty"`
+	Channel  string `json:"channel"`
+	Thread   string `json:"thread,omitempty"`
 }
 
-// Place is where to post: a channel, or a thread in it when Thread is set.
-type Place struct {
-	Channel string `json:"channel"`
-	Thread  string `json:"thread,omitempty"`
+// MessageRef names a message the bot posted, so that it can be updated or
+// replied to in its thread. ID and Thread are the platform's own; the engine
+// stores them and hands them back untouched.
+type MessageRef struct {
+	Platform string `json:"platform,omitempty"`
+	Channel  string `json:"channel"`
+	// ID is the message's id. (The JSON name keeps conversations stored
+	// before the platform-neutral port readable.)
+	ID string `json:"ts"`
+	// Thread is the id of the thread the message starts, or is in: replies
+	// to it go to Place{Channel, Thread}.
+	Thread string `json:"thread,omitempty"`
+}
+
+// IsZero reports whether ref names no message.
+func (ref MessageRef) IsZero() bool { return ref.ID == "" }
+
+// ThreadPlace is the place of the message's thread.
+func (ref MessageRef) ThreadPlace() Place {
+	return Place{Platform: ref.Platform, Channel: ref.Channel, Thread: cmpOr(ref.Thread, ref.ID)}
 }
 
 // Identity is who signed in to which tenant.
@@ -209,7 +230,7 @@ type Conversation struct {
 	Tenant    string     `json:"tenant"`  // as typed: a verified domain or a tenant id
 	Service   string     `json:"service"` // the Direct Routing service the first secret is for
 	Requester Caller     `json:"requester"`
-	Status    MessageRef `json:"status,omitzero"` // the status message; its ts is the thread
+	Status    MessageRef `json:"status,omitzero"` // the status message, which starts the thread
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 
@@ -225,11 +246,11 @@ type Conversation struct {
 	// Confirmed is set when the requester confirmed the change the bot
 	// listed (a cleanup, removing a rotated secret); nothing destructive
 	// runs without it.
-	Confirmed bool   `json:"confirmed,omitempty"`
-	Reason    string `json:"reason,omitempty"` // why it failed, expired or was cancelled: user-facing text
+	Confirmed bool `json:"confirmed,omitempty"`
+	// Reason says why it failed, expired, paused or was cancelled, for
+	// people.
+	Reason Text `json:"reason,omitempty"`
 }
 
 // Thread is the place of the conversation's thread.
-func (c *Conversation) Thread() Place {
-	return Place{Channel: c.Status.Channel, Thread: c.Status.TS}
-}
+func (c *Conversation) Thread() Place { return c.Status.ThreadPlace() }

@@ -3,6 +3,7 @@ package appreg
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error for the people who read it. Adapters map a kind to
@@ -80,4 +81,35 @@ func ErrorMessage(err error) string {
 	default:
 		return "Something went wrong on our side. The details are in the bot's log."
 	}
+}
+
+// Throttled is how an adapter says that its platform asked to wait before
+// the next call (HTTP 429 or 503 with Retry-After). It sits in the chain of
+// an *Error of KindUnavailable, so that callers that pace themselves (the
+// reminder queue) find the wait with RetryAfter.
+type Throttled struct {
+	Wait time.Duration
+	Err  error
+}
+
+func (e *Throttled) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("throttled: retry after %s", e.Wait)
+	}
+	return fmt.Sprintf("throttled: retry after %s: %v", e.Wait, e.Err)
+}
+
+func (e *Throttled) Unwrap() error { return e.Err }
+
+// RetryAfter returns how long to wait.
+func (e *Throttled) RetryAfter() time.Duration { return e.Wait }
+
+// RetryAfter returns the wait named by the first error in err's chain with
+// a RetryAfter() time.Duration method, such as *Throttled.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter(), true
+	}
+	return 0, false
 }

@@ -5,11 +5,11 @@ import (
 	"time"
 )
 
-// Message is what the bot says, in terms every chat platform can render: a
-// text in Slack's mrkdwn subset (*bold*, _italic_, `code`, <url|label>),
-// optional labelled fields and buttons.
+// Message is what the bot says, in terms every chat platform can render:
+// rich text, optional labelled fields and buttons. Field labels and values
+// and button labels are plain text, shown literally.
 type Message struct {
-	Text    string   `json:"text"`
+	Text    Text     `json:"text"`
 	Fields  []Field  `json:"fields,omitempty"`
 	Buttons []Button `json:"buttons,omitempty"`
 }
@@ -20,18 +20,29 @@ type Field struct {
 	Value string `json:"value"`
 }
 
-// Button is a one-click action. A click comes back to the wizard as an Action
-// with the button's ActionID and Value.
+// Button is a one-click action. A click comes back to the engine as an
+// Action with the button's ActionID and Value.
 type Button struct {
-	ActionID string `json:"action_id"`
-	Label    string `json:"label"`
-	Value    string `json:"value"`
-	Style    string `json:"style,omitempty"` // "", "primary" or "danger"
+	ActionID string      `json:"action_id"`
+	Label    string      `json:"label"`
+	Value    string      `json:"value"`
+	Style    ButtonStyle `json:"style,omitempty"`
 }
 
-// Form asks a person for input: a modal in Slack, prompts in the console.
-// Its submission comes back to the wizard as a Submission with the same ID
-// and Conversation.
+// ButtonStyle marks the button a person most likely wants, or one that
+// removes or stops something.
+type ButtonStyle string
+
+// The button styles.
+const (
+	ButtonDefault ButtonStyle = ""
+	ButtonPrimary ButtonStyle = "primary"
+	ButtonDanger  ButtonStyle = "danger"
+)
+
+// Form asks a person for input: a modal in Slack, a card with inputs in
+// Teams, prompts in the console. Its submission comes back to the engine as
+// a Submission with the same ID and Conversation.
 type Form struct {
 	ID           string      `json:"id"`
 	Conversation string      `json:"conversation"`
@@ -49,27 +60,35 @@ type FormInput struct {
 	MaxLength   int    `json:"max_length,omitempty"`
 }
 
-// Chat is the chat port: what the wizard needs of Slack, Teams or the
-// console. Implementations return *Error of KindUnavailable when the platform
-// cannot be reached or rate-limits for too long, KindNotFound for an unknown
-// channel or user, and KindInvalid for a trigger that is too old.
+// Chat is the chat port: what the engine needs of Slack, Teams or the
+// console, in terms of intent. A Place or MessageRef names its platform; a
+// user is named by the platform's id together with the platform.
+//
+// Implementations return *Error of KindUnavailable when the platform cannot
+// be reached or rate-limits for too long (a *Throttled in the chain says
+// how long the platform asked to wait), KindNotFound for an unknown channel or user, and
+// KindForbidden when the bot may not post there (not a member, not
+// installed for that user).
 type Chat interface {
-	// Post posts msg to a channel, or into a thread when to.Thread is set, and
-	// returns a reference for later updates.
+	// Post posts msg in a channel, or as a reply in a thread when
+	// to.Thread is set, and returns a reference for later updates. The
+	// reference of a message posted without a thread names the thread it
+	// starts (MessageRef.Thread).
 	Post(ctx context.Context, to Place, msg Message) (MessageRef, error)
-	// PostPrivate posts msg so that only user sees it (an ephemeral message in
-	// Slack), in the thread when to.Thread is set.
-	PostPrivate(ctx context.Context, to Place, user string, msg Message) error
 	// Update replaces the content of a message the bot posted.
 	Update(ctx context.Context, ref MessageRef, msg Message) error
-	// OpenForm asks the user for input. trigger is the platform's token for
-	// the click that asked for the form (a Slack trigger_id); it may be empty
-	// where the platform needs none.
-	OpenForm(ctx context.Context, trigger string, user string, form Form) error
-	// ResolveUser returns the user's display name.
-	ResolveUser(ctx context.Context, id string) (User, error)
-	// GroupMembers returns the ids of the members of a user group.
-	GroupMembers(ctx context.Context, group string) ([]string, error)
+	// Private shows msg to user and nobody else, near a place: in Slack an
+	// ephemeral message in that channel or thread, in Teams a message in
+	// the user's personal chat with the bot, in the console a printed line.
+	Private(ctx context.Context, near Place, user string, msg Message) error
+	// Direct sends msg to the user's direct (personal) chat with the bot.
+	Direct(ctx context.Context, platform, user string, msg Message) error
+	// IsOneOf reports whether user is one of entries: one of them is the
+	// user's id, or names a group of the platform (a Slack user group) that
+	// has the user as a member. Entries the platform does not recognise as
+	// its own are ignored. A non-nil error means some group could not be
+	// resolved; the answer then covers the others.
+	IsOneOf(ctx context.Context, platform, user string, entries []string) (bool, error)
 }
 
 // DeviceCode is what the customer's admin needs to sign in.

@@ -76,7 +76,60 @@ type SecretRef struct {
 	KeyID        string    `json:"key_id"`
 	Expires      time.Time `json:"expires"`
 	Thread       Place     `json:"thread"`   // where reminders go
-	Engineer     string    `json:"engineer"` // who gets a direct message
+	Engineer     string    `json:"engineer"` // who gets a direct message, on Thread's platform
+}
+
+// Key names the secret.
+func (s SecretRef) Key() SecretKey {
+	return SecretKey{TenantID: s.TenantID, AppID: s.AppID, KeyID: s.KeyID}
+}
+
+// The action ids of the buttons on a secret (reminders, the offer to
+// rotate). Their Value is the secret's SecretKey.
+const (
+	ActionRotate = "appreg.rotate"
+	ActionSnooze = "appreg.snooze"
+)
+
+// SecretKey names a secret: tenant id, application (client) id and the
+// secret's key id.
+type SecretKey struct {
+	TenantID string
+	AppID    string
+	KeyID    string
+}
+
+// String is "tenantID/appID/keyID": the value of the buttons on a secret,
+// which ParseSecretKey reads.
+func (k SecretKey) String() string { return k.TenantID + "/" + k.AppID + "/" + k.KeyID }
+
+// ParseSecretKey reads the form String writes. KindInvalid when s is not
+// one: a part missing, or holding a separator or a blank.
+func ParseSecretKey(s string) (SecretKey, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 {
+		return SecretKey{}, errBrokenSecretButton()
+	}
+	k := SecretKey{TenantID: parts[0], AppID: parts[1], KeyID: parts[2]}
+	if err := k.Validate(); err != nil {
+		return SecretKey{}, err
+	}
+	return k, nil
+}
+
+// Validate checks that each part is present and free of the characters
+// stores use as separators. KindInvalid otherwise.
+func (k SecretKey) Validate() error {
+	for _, p := range []string{k.TenantID, k.AppID, k.KeyID} {
+		if p == "" || strings.ContainsAny(p, "/|# \t\r\n") {
+			return errBrokenSecretButton()
+		}
+	}
+	return nil
+}
+
+func errBrokenSecretButton() error {
+	return &Error{Kind: KindInvalid, Message: "That button does not name a secret I know; list the registrations with the list command."}
 }
 
 // Reminders is the secret-expiry reminder schedule.

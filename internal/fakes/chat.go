@@ -3,6 +3,7 @@ package fakes
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,18 +13,19 @@ import (
 
 // Said is one thing the bot said through the fake Chat.
 type Said struct {
-	Kind    string // "post", "private", "update", "form"
+	Kind    string // "post", "private", "update", "direct", "form"
 	Place   appreg.Place
-	User    string // for private messages and forms
+	User    string // for private and direct messages and forms
 	Ref     appreg.MessageRef
 	Message appreg.Message
 	Form    appreg.Form
 }
 
-// Text is the message's text with its fields, for assertions.
+// Text is the message's text, as plain text, with its fields, for
+// assertions.
 func (s Said) Text() string {
 	var b strings.Builder
-	b.WriteString(s.Message.Text)
+	b.WriteString(s.Message.Text.String())
 	for _, f := range s.Message.Fields {
 		fmt.Fprintf(&b, "\n%s: %s", f.Label, f.Value)
 	}
@@ -66,8 +68,8 @@ func (c *Chat) record(s Said) (appreg.MessageRef, error) {
 		return appreg.MessageRef{}, errs[0]
 	}
 	c.seq++
-	if s.Ref.TS == "" {
-		s.Ref = appreg.MessageRef{Channel: s.Place.Channel, TS: fmt.Sprintf("1700000000.%06d", c.seq)}
+	if s.Ref.IsZero() {
+		s.Ref = appreg.MessageRef{Platform: s.Place.Platform, Channel: s.Place.Channel, ID: fmt.Sprintf("1700000000.%06d", c.seq), Thread: s.Place.Thread}
 	}
 	c.said = append(c.said, s)
 	return s.Ref, nil
@@ -78,38 +80,47 @@ func (c *Chat) Post(ctx context.Context, to appreg.Place, msg appreg.Message) (a
 	return c.record(Said{Kind: "post", Place: to, Message: msg})
 }
 
-// PostPrivate implements appreg.Chat.
-func (c *Chat) PostPrivate(ctx context.Context, to appreg.Place, user string, msg appreg.Message) error {
-	_, err := c.record(Said{Kind: "private", Place: to, User: user, Message: msg})
+// Private implements appreg.Chat.
+func (c *Chat) Private(ctx context.Context, near appreg.Place, user string, msg appreg.Message) error {
+	_, err := c.record(Said{Kind: "private", Place: near, User: user, Message: msg})
 	return err
 }
 
 // Update implements appreg.Chat.
 func (c *Chat) Update(ctx context.Context, ref appreg.MessageRef, msg appreg.Message) error {
-	_, err := c.record(Said{Kind: "update", Place: appreg.Place{Channel: ref.Channel}, Ref: ref, Message: msg})
+	_, err := c.record(Said{Kind: "update", Place: appreg.Place{Platform: ref.Platform, Channel: ref.Channel}, Ref: ref, Message: msg})
 	return err
 }
 
-// OpenForm implements appreg.Chat.
-func (c *Chat) OpenForm(ctx context.Context, trigger, user string, form appreg.Form) error {
-	_, err := c.record(Said{Kind: "form", User: user, Form: form})
+// Direct implements appreg.Chat.
+func (c *Chat) Direct(ctx context.Context, platform, user string, msg appreg.Message) error {
+	_, err := c.record(Said{Kind: "direct", Place: appreg.Place{Platform: platform}, User: user, Message: msg})
 	return err
 }
 
-// ResolveUser implements appreg.Chat.
-func (c *Chat) ResolveUser(ctx context.Context, id string) (appreg.User, error) {
-	return appreg.User{ID: id, Name: "user " + id}, nil
-}
-
-// GroupMembers implements appreg.Chat.
-func (c *Chat) GroupMembers(ctx context.Context, group string) ([]string, error) {
+// IsOneOf implements appreg.Chat: an entry is the user's id, or a group
+// seeded with SetGroup that has the user.
+func (c *Chat) IsOneOf(ctx context.Context, platform, user string, entries []string) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m, ok := c.groups[group]
-	if !ok {
-		return nil, appreg.Errorf(appreg.KindNotFound, "No user group %s.", group)
+	for _, e := range entries {
+		if e == user || slices.Contains(c.groups[e], user) {
+			return true, nil
+		}
 	}
-	return m, nil
+	return false, nil
+}
+
+// Answer records what a platform shows for a click's answer, as an
+// adapter would: its notice as a private message near the place of the
+// click, its form as a "form".
+func (c *Chat) Answer(near appreg.Place, user string, ans appreg.Answer) {
+	if !ans.Notice.Text.IsEmpty() {
+		_ = c.Private(context.Background(), near, user, ans.Notice)
+	}
+	if ans.Form != nil {
+		_, _ = c.record(Said{Kind: "form", Place: near, User: user, Form: *ans.Form})
+	}
 }
 
 // Said returns everything said so far.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"time"
 )
 
@@ -55,39 +53,6 @@ type nopObserver struct{}
 func (nopObserver) Due(int) {}
 func (nopObserver) Sent()   {}
 func (nopObserver) Failed() {}
-
-// RetryAfterError is how a chat says it is rate-limited and when to try
-// again. The deliverer finds it (or any error with a RetryAfter method) in
-// the chain of an error from appreg.Chat, for instance inside an
-// *appreg.Error of KindUnavailable, and waits before the next post to that
-// channel.
-type RetryAfterError struct {
-	Wait time.Duration
-	Err  error
-}
-
-func (e *RetryAfterError) Error() string {
-	if e.Err == nil {
-		return fmt.Sprintf("rate limited: retry after %s", e.Wait)
-	}
-	return fmt.Sprintf("rate limited: retry after %s: %v", e.Wait, e.Err)
-}
-
-// Unwrap returns the underlying error.
-func (e *RetryAfterError) Unwrap() error { return e.Err }
-
-// RetryAfter returns how long to wait.
-func (e *RetryAfterError) RetryAfter() time.Duration { return e.Wait }
-
-// retryAfter returns the wait named by the first error in err's chain with
-// a RetryAfter() time.Duration method.
-func retryAfter(err error) (time.Duration, bool) {
-	var ra interface{ RetryAfter() time.Duration }
-	if errors.As(err, &ra) {
-		return ra.RetryAfter(), true
-	}
-	return 0, false
-}
 
 // newReplicaName returns a random replica name.
 func newReplicaName() string {

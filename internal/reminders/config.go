@@ -22,9 +22,9 @@ type Config struct {
 	// Location is the time zone of TimeOfDay and of the dates shown.
 	// Default UTC.
 	Location *time.Location
-	// Channel, when set, receives the reminders instead of the
-	// registration's creation thread.
-	Channel string
+	// Channels, by platform, receive the reminders of the registrations on
+	// that platform instead of their creation threads.
+	Channels map[string]string
 
 	// LeaseTTL is how long the scanning replica's lease lasts without
 	// renewal; another replica takes over after it. Default 1 minute.

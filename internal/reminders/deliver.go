@@ -30,7 +30,8 @@ type deliverer struct {
 // lane is the queue and pacing state of one channel. Only the lane's
 // goroutine (at most one at a time, see running) touches the pacing fields.
 type lane struct {
-	channel string
+	channel string // the lane's key
+	to      destination
 	queue   []Delivery
 	running bool
 
@@ -44,16 +45,39 @@ func newDeliverer(s *Scheduler) *deliverer {
 	return &deliverer{s: s, lanes: map[string]*lane{}, holding: map[string]Delivery{}, progress: make(chan struct{})}
 }
 
-// place is where a delivery posts: the registration's thread (or the
-// reminders channel) or the engineer's direct messages.
-func (d *deliverer) place(del Delivery) appreg.Place {
+// destination is where a delivery posts: the registration's thread (or
+// the reminders channel of its platform), or the engineer's direct chat.
+type destination struct {
+	place appreg.Place // a thread or channel; for a direct message, the platform
+	user  string       // the engineer, for a direct message
+}
+
+// lane names the destination's lane: one per channel or direct chat.
+func (to destination) lane() string {
+	if to.user != "" {
+		return "dm\x00" + to.place.Platform + "\x00" + to.user
+	}
+	return to.place.Platform + "\x00" + to.place.Channel
+}
+
+func (d *deliverer) destination(del Delivery) destination {
+	thread := del.Secret.Thread
 	if del.Dest == DestEngineer {
-		return appreg.Place{Channel: del.Secret.Engineer}
+		return destination{place: appreg.Place{Platform: thread.Platform}, user: del.Secret.Engineer}
 	}
-	if d.s.cfg.Channel != "" {
-		return appreg.Place{Channel: d.s.cfg.Channel}
+	if ch := d.s.cfg.Channels[thread.Platform]; ch != "" {
+		return destination{place: appreg.Place{Platform: thread.Platform, Channel: ch}}
 	}
-	return del.Secret.Thread
+	return destination{place: thread}
+}
+
+// send posts msg to the destination.
+func (d *deliverer) send(ctx context.Context, to destination, msg appreg.Message) error {
+	if to.user != "" {
+		return d.s.chat.Direct(ctx, to.place.Platform, to.user, msg)
+	}
+	_, err := d.s.chat.Post(ctx, to.place, msg)
+	return err
 }
 
 // held returns the number of deliveries in hand.
@@ -83,20 +107,21 @@ func (d *deliverer) fill(ctx context.Context) (int, error) {
 // enqueue hands a delivery to its channel's lane, starting the lane's
 // goroutine when it is idle.
 func (d *deliverer) enqueue(ctx context.Context, del Delivery) {
-	to := d.place(del)
-	if to.Channel == "" { // nowhere to post (no thread, no engineer): done
+	to := d.destination(del)
+	if to.user == "" && to.place.Channel == "" { // nowhere to post (no thread, no engineer): done
 		d.ack(ctx, del)
 		return
 	}
+	key := to.lane()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	l := d.lanes[to.Channel]
+	l := d.lanes[key]
 	if l == nil {
 		if len(d.lanes) >= 1000 {
 			d.sweepLocked()
 		}
-		l = &lane{channel: to.Channel, tokens: float64(d.s.cfg.ChannelBurst)}
-		d.lanes[to.Channel] = l
+		l = &lane{channel: key, to: to, tokens: float64(d.s.cfg.ChannelBurst)}
+		d.lanes[key] = l
 	}
 	l.queue = append(l.queue, del)
 	d.inflight++
@@ -222,7 +247,7 @@ func (d *deliverer) deliver(ctx context.Context, l *lane, del Delivery) {
 			d.ack(ctx, del)
 			return
 		}
-		_, err = s.chat.Post(ctx, d.place(del), reminderMessage(del.Secret, del.Slot, now, s.cfg.Location))
+		err = d.send(ctx, l.to, reminderMessage(del.Secret, del.Slot, now, s.cfg.Location))
 		if err == nil {
 			l.backoff = 0
 			d.ack(ctx, del)
@@ -234,7 +259,7 @@ func (d *deliverer) deliver(ctx context.Context, l *lane, del Delivery) {
 			return
 		}
 		s.obs.Failed()
-		if wait, ok := retryAfter(err); ok {
+		if wait, ok := appreg.RetryAfter(err); ok {
 			log.WarnContext(ctx, "reminder delivery rate-limited", "retry_after", wait, "err", err)
 			l.pausedUntil = s.clock.Now().Add(wait)
 			continue

@@ -160,10 +160,17 @@ func (c *recChat) Post(ctx context.Context, to appreg.Place, msg appreg.Message)
 	c.log.mu.Lock()
 	defer c.log.mu.Unlock()
 	c.log.posts = append(c.log.posts, posted{To: to, Message: msg, At: c.clock.Now(), By: c.name})
-	return appreg.MessageRef{Channel: to.Channel, TS: fmt.Sprint(len(c.log.posts))}, nil
+	return appreg.MessageRef{Platform: to.Platform, Channel: to.Channel, ID: fmt.Sprint(len(c.log.posts))}, nil
 }
 
-func (c *recChat) PostPrivate(ctx context.Context, to appreg.Place, user string, msg appreg.Message) error {
+// Direct records a direct message as a post to the user's id, the way the
+// tests name the engineer's direct chat.
+func (c *recChat) Direct(ctx context.Context, platform, user string, msg appreg.Message) error {
+	_, err := c.Post(ctx, appreg.Place{Platform: platform, Channel: user}, msg)
+	return err
+}
+
+func (c *recChat) Private(ctx context.Context, to appreg.Place, user string, msg appreg.Message) error {
 	c.log.mu.Lock()
 	defer c.log.mu.Unlock()
 	c.log.posts = append(c.log.posts, posted{To: to, Message: msg, At: c.clock.Now(), By: c.name, Private: user})
@@ -171,11 +178,9 @@ func (c *recChat) PostPrivate(ctx context.Context, to appreg.Place, user string,
 }
 
 func (c *recChat) Update(context.Context, appreg.MessageRef, appreg.Message) error { return nil }
-func (c *recChat) OpenForm(context.Context, string, string, appreg.Form) error     { return nil }
-func (c *recChat) ResolveUser(_ context.Context, id string) (appreg.User, error) {
-	return appreg.User{ID: id, Name: id}, nil
+func (c *recChat) IsOneOf(context.Context, string, string, []string) (bool, error) {
+	return false, nil
 }
-func (c *recChat) GroupMembers(context.Context, string) ([]string, error) { return nil, nil }
 
 // countObserver counts the Observer calls.
 type countObserver struct {
@@ -245,7 +250,7 @@ func secret(n int, exp time.Time, channel, eng string) appreg.SecretRef {
 		Tenant: "contoso.onmicrosoft.com", TenantID: fmt.Sprintf("tenant-%04d", n),
 		Registration: fmt.Sprintf("TeamsVoice%d", n), AppID: fmt.Sprintf("app-%04d", n),
 		Service: "sbc1", KeyID: fmt.Sprintf("key-%04d", n), Expires: exp,
-		Thread: appreg.Place{Channel: channel, Thread: "1700000000.000100"}, Engineer: eng,
+		Thread: appreg.Place{Platform: "slack", Channel: channel, Thread: "1700000000.000100"}, Engineer: eng,
 	}
 }
 
@@ -253,7 +258,7 @@ func secret(n int, exp time.Time, channel, eng string) appreg.SecretRef {
 func postKey(p posted) string {
 	ref := ""
 	for _, b := range p.Message.Buttons {
-		if b.ActionID == reminders.ActionSnooze {
+		if b.ActionID == appreg.ActionSnooze {
 			ref = b.Value
 		}
 	}

@@ -8,13 +8,6 @@ import (
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 )
 
-// The action ids of the reminder buttons. The conversation engine handles
-// both; their Value is the reminder reference (Ref).
-const (
-	ActionRotate = "appreg.rotate"
-	ActionSnooze = "appreg.snooze"
-)
-
 // reminderMessage is the text, fields and buttons of a reminder delivered at
 // now: tenant, registration, service, expiry date, days left, and the
 // Rotate and Snooze buttons. A reminder on or after the expiry date, and
@@ -33,28 +26,28 @@ func reminderMessage(s appreg.SecretRef, slot Slot, now time.Time, loc *time.Loc
 	expired := !now.Before(s.Expires)
 	th, isThreshold := slot.Threshold()
 
-	var text, leftText string
-	what := fmt.Sprintf("the client secret of *%s* for service *%s* in *%s*", s.Registration, service, tenant)
+	var text appreg.Text
+	var leftText string
+	what := appreg.Textf("the client secret of %s for service %s in %s", appreg.Bold(s.Registration), appreg.Bold(service), appreg.Bold(tenant))
 	switch {
 	case expired:
 		leftText = "expired"
-		text = fmt.Sprintf(":rotating_light: *Final alert:* %s expired on %s. Calls through this registration may already be failing. Rotate the secret now.",
-			what, expires.Format("Mon 2 Jan 2006 15:04 MST"))
+		text = appreg.T(appreg.IconAlert, appreg.Bold("Final alert:"), " ", what,
+			fmt.Sprintf(" expired on %s. Calls through this registration may already be failing. Rotate the secret now.", expires.Format("Mon 2 Jan 2006 15:04 MST")))
 	case left <= 0 || (isThreshold && th == 0):
 		leftText = "0 (expires today)"
-		text = fmt.Sprintf(":rotating_light: *Final alert:* %s expires today at %s. Calls through this registration may already be failing where it is in use. Rotate the secret now.",
-			what, expires.Format("15:04 MST"))
+		text = appreg.T(appreg.IconAlert, appreg.Bold("Final alert:"), " ", what,
+			fmt.Sprintf(" expires today at %s. Calls through this registration may already be failing where it is in use. Rotate the secret now.", expires.Format("15:04 MST")))
 	default:
 		leftText = strconv.Itoa(left)
-		when := fmt.Sprintf("in *%d days*", left)
+		when := appreg.Bold(fmt.Sprintf("in %d days", left))
 		if left == 1 {
-			when = "*tomorrow*"
+			when = appreg.Bold("tomorrow")
 		}
-		text = fmt.Sprintf(":hourglass_flowing_sand: Reminder: %s expires %s, on %s. Rotate it before then.",
-			what, when, expires.Format("Mon 2 Jan 2006"))
+		text = appreg.T(appreg.IconWait, "Reminder: ", what, " expires ", when, fmt.Sprintf(", on %s. Rotate it before then.", expires.Format("Mon 2 Jan 2006")))
 	}
 	if slot.Snooze() {
-		text += " _(snoozed reminder)_"
+		text = text.Append(" ", appreg.Italic("(snoozed reminder)"))
 	}
 	ref := Ref(s)
 	return appreg.Message{
@@ -67,8 +60,8 @@ func reminderMessage(s appreg.SecretRef, slot Slot, now time.Time, loc *time.Loc
 			{Label: "Days left", Value: leftText},
 		},
 		Buttons: []appreg.Button{
-			{ActionID: ActionRotate, Label: "Rotate secret", Value: ref, Style: "primary"},
-			{ActionID: ActionSnooze, Label: "Snooze 1 day", Value: ref},
+			{ActionID: appreg.ActionRotate, Label: "Rotate secret", Value: ref, Style: appreg.ButtonPrimary},
+			{ActionID: appreg.ActionSnooze, Label: "Snooze 1 day", Value: ref},
 		},
 	}
 }
@@ -79,6 +72,6 @@ func snoozedMessage(s appreg.SecretRef, next time.Time, already bool, loc *time.
 	if already {
 		verb = "Already snoozed"
 	}
-	return appreg.Message{Text: fmt.Sprintf(":zzz: %s: the next reminder for the secret of *%s* (service *%s*) is due %s.",
-		verb, s.Registration, s.Service, next.In(loc).Format("Mon 2 Jan 2006 15:04 MST"))}
+	return appreg.Message{Text: appreg.T(appreg.IconSnooze, appreg.Textf("%s: the next reminder for the secret of %s (service %s) is due %s.",
+		verb, appreg.Bold(s.Registration), appreg.Bold(s.Service), next.In(loc).Format("Mon 2 Jan 2006 15:04 MST")))}
 }

@@ -68,7 +68,7 @@ func New(cfg Config, d Deps) (*Scheduler, error) {
 // except the most urgent, which goes out at the next scan. KindInvalid for
 // a secret without ids or expiry; KindUnavailable when the store is down.
 func (s *Scheduler) Track(ctx context.Context, ref appreg.SecretRef) error {
-	if err := IDOf(ref).validate(); err != nil {
+	if err := IDOf(ref).Validate(); err != nil {
 		return appreg.Errorf(appreg.KindInvalid, "A secret to remind of needs a tenant id, an application id and a key id.")
 	}
 	if ref.Expires.IsZero() {
@@ -90,7 +90,7 @@ func (s *Scheduler) Track(ctx context.Context, ref appreg.SecretRef) error {
 // not tracked is no error.
 func (s *Scheduler) Untrack(ctx context.Context, tenantID, appID, keyID string) error {
 	id := SecretID{TenantID: tenantID, AppID: appID, KeyID: keyID}
-	if err := id.validate(); err != nil {
+	if err := id.Validate(); err != nil {
 		return err
 	}
 	was, err := s.store.Unschedule(ctx, id)
@@ -108,7 +108,7 @@ func (s *Scheduler) Untrack(ctx context.Context, tenantID, appID, keyID string) 
 func (s *Scheduler) Scan(ctx context.Context, now time.Time) (int, error) {
 	claimed, dropped := 0, 0
 	for {
-		c, err := s.store.ClaimDue(ctx, now, s.cfg.BatchSize, s.cfg.Channel != "")
+		c, err := s.store.ClaimDue(ctx, now, s.cfg.BatchSize, len(s.cfg.Channels) > 0)
 		if err != nil {
 			s.obs.Due(claimed)
 			return claimed, err
@@ -128,30 +128,24 @@ func (s *Scheduler) Scan(ctx context.Context, now time.Time) (int, error) {
 
 // Snooze postpones the next reminder of the secret that ref names (the
 // Value of the "Snooze 1 day" button) to one day after the reminder that
-// was clicked, and tells the person who clicked, privately. A double click
-// snoozes once. KindInvalid for a reference that is not one; KindNotFound
-// when the secret is no longer tracked (rotated or removed).
-func (s *Scheduler) Snooze(ctx context.Context, ref string, by appreg.Caller) error {
+// was clicked, and returns what to tell the person who clicked. A double
+// click snoozes once. KindInvalid for a reference that is not one;
+// KindNotFound when the secret is no longer tracked (rotated or removed).
+func (s *Scheduler) Snooze(ctx context.Context, ref string, by appreg.Caller) (appreg.Message, error) {
 	id, err := ParseRef(ref)
 	if err != nil {
-		return err
+		return appreg.Message{}, err
 	}
 	res, err := s.store.Snooze(ctx, id, s.clock.Now(), snoozeFor)
 	if err != nil {
 		if appreg.ErrorKind(err) == appreg.KindNotFound {
 			s.log.InfoContext(ctx, "audit: snooze refused: secret not tracked", "ref", ref, "user", by.User.ID, "channel", by.Channel)
 		}
-		return err
+		return appreg.Message{}, err
 	}
 	s.log.InfoContext(ctx, "audit: reminder snoozed", "ref", ref, "user", by.User.ID, "platform", by.Platform,
 		"channel", by.Channel, "next", res.Next, "already", res.Already)
-	if by.Channel != "" && by.User.ID != "" {
-		msg := snoozedMessage(res.Secret, res.Next, res.Already, s.cfg.Location)
-		if err := s.chat.PostPrivate(ctx, appreg.Place{Channel: by.Channel}, by.User.ID, msg); err != nil {
-			s.log.WarnContext(ctx, "snooze confirmation not posted", "ref", ref, "err", err)
-		}
-	}
-	return nil
+	return snoozedMessage(res.Secret, res.Next, res.Already, s.cfg.Location), nil
 }
 
 // Upcoming returns the next limit scheduled reminders, soonest first, for

@@ -70,49 +70,18 @@ type Store interface {
 
 // SecretID names a tracked secret: tenant id, application (client) id and
 // the secret's key id.
-type SecretID struct {
-	TenantID string
-	AppID    string
-	KeyID    string
-}
+type SecretID = appreg.SecretKey
 
 // IDOf returns the id of a secret.
-func IDOf(s appreg.SecretRef) SecretID {
-	return SecretID{TenantID: s.TenantID, AppID: s.AppID, KeyID: s.KeyID}
-}
-
-// String returns the reminder reference "tenantID/appID/keyID", the value
-// of the reminder buttons.
-func (id SecretID) String() string { return id.TenantID + "/" + id.AppID + "/" + id.KeyID }
+func IDOf(s appreg.SecretRef) SecretID { return s.Key() }
 
 // Ref returns the reminder reference of a secret, "tenantID/appID/keyID":
 // the Value of the Rotate and Snooze buttons.
-func Ref(s appreg.SecretRef) string { return IDOf(s).String() }
+func Ref(s appreg.SecretRef) string { return s.Key().String() }
 
 // ParseRef parses a reminder reference made by Ref. KindInvalid when it is
 // not one.
-func ParseRef(ref string) (SecretID, error) {
-	parts := strings.Split(ref, "/")
-	if len(parts) != 3 {
-		return SecretID{}, appreg.Errorf(appreg.KindInvalid, "That reminder button is broken; run `/appreg list`.")
-	}
-	id := SecretID{TenantID: parts[0], AppID: parts[1], KeyID: parts[2]}
-	if err := id.validate(); err != nil {
-		return SecretID{}, err
-	}
-	return id, nil
-}
-
-// validate checks that each part is present and free of the characters the
-// store uses as separators.
-func (id SecretID) validate() error {
-	for _, p := range []string{id.TenantID, id.AppID, id.KeyID} {
-		if p == "" || strings.ContainsAny(p, "/# \t\r\n") {
-			return appreg.Errorf(appreg.KindInvalid, "That reminder button is broken; run `/appreg list`.")
-		}
-	}
-	return nil
-}
+func ParseRef(ref string) (SecretID, error) { return appreg.ParseSecretKey(ref) }
 
 // Slot names one reminder of a secret: "t<days>" for the reminder due that
 // many days before expiry, "s<n>" for the n-th snooze.

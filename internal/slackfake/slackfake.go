@@ -17,6 +17,7 @@
 package slackfake
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -29,6 +30,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,8 +61,8 @@ type Text struct {
 	Emoji bool   `json:"emoji,omitempty"`
 }
 
-// Element is the subset of Block Kit elements the bot sends: buttons and
-// plain-text inputs.
+// Element is the subset of Block Kit elements the bot sends: buttons,
+// plain-text inputs and the sections of a rich_text block.
 type Element struct {
 	Type        string `json:"type"`
 	ActionID    string `json:"action_id,omitempty"`
@@ -70,10 +72,34 @@ type Element struct {
 	Placeholder *Text  `json:"placeholder,omitempty"`
 	MaxLength   int    `json:"max_length,omitempty"`
 	Multiline   bool   `json:"multiline,omitempty"`
+	// Elements are the contents of a rich_text_section.
+	Elements []RichElement `json:"elements,omitempty"`
 }
 
-// Block is the subset of Block Kit blocks the bot sends: section, actions
-// and input blocks.
+// RichElement is an element of a rich_text_section: text with a style, a
+// link, a mention of a user, a channel, a user group or everyone
+// (broadcast), or an emoji.
+type RichElement struct {
+	Type      string     `json:"type"`
+	Text      string     `json:"text,omitempty"`
+	URL       string     `json:"url,omitempty"`
+	UserID    string     `json:"user_id,omitempty"`
+	ChannelID string     `json:"channel_id,omitempty"`
+	GroupID   string     `json:"usergroup_id,omitempty"`
+	Range     string     `json:"range,omitempty"` // broadcast: here, channel, everyone
+	Name      string     `json:"name,omitempty"`  // emoji
+	Style     *RichStyle `json:"style,omitempty"`
+}
+
+// RichStyle is the style of a rich text element.
+type RichStyle struct {
+	Bold   bool `json:"bold,omitempty"`
+	Italic bool `json:"italic,omitempty"`
+	Code   bool `json:"code,omitempty"`
+}
+
+// Block is the subset of Block Kit blocks the bot sends: rich_text,
+// section, actions and input blocks.
 type Block struct {
 	Type     string    `json:"type"`
 	BlockID  string    `json:"block_id,omitempty"`
@@ -95,6 +121,110 @@ type View struct {
 	Submit          *Text   `json:"submit,omitempty"`
 	Close           *Text   `json:"close,omitempty"`
 	Blocks          []Block `json:"blocks"`
+}
+
+// Plain is what a person reads in the block: the text of a rich_text block
+// (a user as @id, a channel as #id, an emoji as :name:, a link as its
+// text), of a section and its fields, or of the buttons of an actions
+// block.
+func (b Block) Plain() string {
+	var out strings.Builder
+	switch b.Type {
+	case "rich_text":
+		for _, sec := range b.Elements {
+			for _, el := range sec.Elements {
+				switch el.Type {
+				case "user":
+					out.WriteString("@" + el.UserID)
+				case "channel":
+					out.WriteString("#" + el.ChannelID)
+				case "usergroup":
+					out.WriteString("@" + el.GroupID)
+				case "broadcast":
+					out.WriteString("@" + el.Range)
+				case "emoji":
+					out.WriteString(":" + el.Name + ":")
+				case "link":
+					out.WriteString(cmp.Or(el.Text, el.URL))
+				default:
+					out.WriteString(el.Text)
+				}
+			}
+		}
+	case "section":
+		var parts []string
+		if b.Text != nil {
+			parts = append(parts, b.Text.Text)
+		}
+		for _, f := range b.Fields {
+			parts = append(parts, f.Text)
+		}
+		out.WriteString(strings.Join(parts, "\n"))
+	case "actions":
+		var labels []string
+		for _, el := range b.Elements {
+			if el.Text != nil {
+				labels = append(labels, "["+el.Text.Text+"]")
+			}
+		}
+		out.WriteString(strings.Join(labels, " "))
+	}
+	return out.String()
+}
+
+// Shown is what a person reads in the call's blocks, one block a line.
+func (c Call) Shown() string {
+	lines := make([]string, 0, len(c.Blocks))
+	for _, b := range c.Blocks {
+		lines = append(lines, b.Plain())
+	}
+	return strings.Join(lines, "\n")
+}
+
+// liveMarkup finds, in text Slack reads as mrkdwn, what Slack would turn
+// into a mention, a broadcast or a link: <@U…>, <#C…>, <!…>, <http…>.
+var liveMarkup = regexp.MustCompile(`<[@#!][^>]*>|<(?:https?|mailto):[^>]*>`)
+
+// Live lists what Slack would act on in the call: the mentions, broadcasts
+// and links of its rich text, and the markup of the same kinds in its
+// mrkdwn texts (the text parameter, mrkdwn sections and fields). A test of
+// escaping expects only the mentions and links the bot meant.
+func (c Call) Live() []string {
+	var live []string
+	mrkdwn := []string{c.Text}
+	for _, b := range c.Blocks {
+		if b.Text != nil && b.Text.Type == "mrkdwn" {
+			mrkdwn = append(mrkdwn, b.Text.Text)
+		}
+		for _, f := range b.Fields {
+			if f.Type == "mrkdwn" {
+				mrkdwn = append(mrkdwn, f.Text)
+			}
+		}
+		if b.Type != "rich_text" {
+			continue
+		}
+		for _, sec := range b.Elements {
+			for _, el := range sec.Elements {
+				switch el.Type {
+				case "user":
+					live = append(live, "user:"+el.UserID)
+				case "channel":
+					live = append(live, "channel:"+el.ChannelID)
+				case "usergroup":
+					live = append(live, "usergroup:"+el.GroupID)
+				case "broadcast":
+					live = append(live, "broadcast:"+el.Range)
+				case "link":
+					live = append(live, "link:"+el.URL)
+				}
+			}
+		}
+	}
+	for _, t := range mrkdwn {
+		live = append(live, liveMarkup.FindAllString(t, -1)...)
+	}
+	return live
 }
 
 // User is a workspace member answered by users.info.

@@ -2,168 +2,194 @@ package wizard
 
 import (
 	"context"
-	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 )
 
-// Button action ids. A button's value is the conversation id.
-const (
-	ActionEnterName = "appreg.name"
-	ActionNewCode   = "appreg.new_code"
-	ActionRetry     = "appreg.retry"
-	ActionCancel    = "appreg.cancel"
-	ActionConfirm   = "appreg.confirm"
-	ActionKeep      = "appreg.keep"
-	// ActionRotate and ActionSnooze carry a RotateRef, not a conversation.
-	ActionRotate = "appreg.rotate"
-	ActionSnooze = "appreg.snooze"
-	// ActionListPage carries "page|tenant".
-	ActionListPage = "appreg.list_page"
-)
+// click is how the engine handles one kind of button. Act applies the
+// checks a click declares, in front of its handler, once for all:
+// de-duplication of the delivery, the operator check, and for a click on a
+// conversation (onConversation) loading it, who may click and the state
+// the button belongs to.
+type click struct {
+	// approvers: anyone may click (the handler decides who may approve);
+	// otherwise the caller must be an operator.
+	approvers bool
+	// free handles a click whose value is not a conversation.
+	free func(ctx context.Context, a appreg.Action) (appreg.Answer, error)
+	// onConversation handles a click on the conversation its value names.
+	onConversation func(ctx context.Context, a appreg.Action, c *appreg.Conversation) (appreg.Answer, error)
+	// requester: only the requester, or whoever signs in for the
+	// conversation, may click.
+	requester bool
+	// state, when set, is the only state in which the button means
+	// something.
+	state appreg.State
+}
 
-// RotateRef names a secret for the Rotate button: tenant id, application id
-// and key id.
-func RotateRef(tenantID, appID, keyID string) string { return tenantID + "/" + appID + "/" + keyID }
+// clicks is the table of the buttons the engine handles.
+func (w *Wizard) clicks() map[string]click {
+	return map[string]click{
+		appreg.ActionRotate: {free: w.clickRotate},
+		appreg.ActionSnooze: {free: w.clickSnooze},
+		ActionRoleRequest:   {free: w.clickRoleRequest},
+		ActionListPage:      {free: w.clickListPage},
 
-// FormName is the id of the registration-name form; InputName its input.
-const (
-	FormName  = "appreg.name"
-	InputName = "name"
-)
+		ActionApprove: {approvers: true, onConversation: w.clickDecide},
+		ActionReject:  {approvers: true, onConversation: w.clickDecide},
+
+		ActionEnterName: {requester: true, state: appreg.StateAwaitingName, onConversation: w.clickEnterName},
+		ActionNewCode:   {requester: true, state: appreg.StateExpired, onConversation: w.clickNewCode},
+		ActionRetry:     {requester: true, state: appreg.StateCreating, onConversation: w.clickRetry},
+		ActionConfirm:   {requester: true, state: appreg.StateAwaitingConfirm, onConversation: w.clickConfirm},
+		ActionKeep:      {requester: true, state: appreg.StateAwaitingConfirm, onConversation: w.clickKeep},
+		ActionCancel:    {requester: true, onConversation: w.clickCancel},
+	}
+}
 
 // Act implements appreg.Bot.
-func (w *Wizard) Act(ctx context.Context, a appreg.Action) error {
+func (w *Wizard) Act(ctx context.Context, a appreg.Action) (appreg.Answer, error) {
+	h, known := w.clickTable[a.ActionID]
+	if !known {
+		w.log.Warn("unknown action", "action", a.ActionID, "user", a.Caller.User.ID)
+		return appreg.Notice(msgBrokenButton()), nil
+	}
 	if a.DeliveryID != "" {
 		first, err := w.store.FirstDelivery(ctx, "act:"+a.DeliveryID, deliveryTTL)
 		if err != nil {
-			return err
+			return appreg.Answer{}, err
 		}
 		if !first {
-			return nil
+			return appreg.Answer{}, nil
 		}
 	}
-	switch a.ActionID {
-	case ActionRotate:
-		parts := strings.Split(a.Value, "/")
-		if len(parts) != 3 {
-			return appreg.Errorf(appreg.KindInvalid, "That button is broken; run `/appreg list`.")
-		}
-		if ok, _ := w.authorized(ctx, a.Caller); !ok {
-			w.privately(ctx, a.Caller, msgNotOperator())
-			return nil
-		}
-		return w.rotate(ctx, a.Caller, parts[0], parts[1], parts[2])
-	case ActionSnooze:
-		if ok, _ := w.authorized(ctx, a.Caller); !ok {
-			w.privately(ctx, a.Caller, msgNotOperator())
-			return nil
-		}
-		if w.snoozer == nil {
-			return appreg.Errorf(appreg.KindInvalid, "Reminders are not running on this bot.")
-		}
-		return w.snoozer.Snooze(ctx, a.Value, a.Caller)
-	case ActionRoleRequest:
-		if ok, _ := w.authorized(ctx, a.Caller); !ok {
-			w.privately(ctx, a.Caller, msgNotOperator())
-			return nil
-		}
-		principal, role, _ := strings.Cut(a.Value, "|")
-		r := w.roleCommand(ctx, a.Caller, append([]string{"add", principal}, strings.Fields(role+" needed by the registration after onboarding")...), "")
-		w.privately(ctx, a.Caller, r.Message)
-		return nil
-	case ActionListPage:
-		if ok, _ := w.authorized(ctx, a.Caller); !ok {
-			w.privately(ctx, a.Caller, msgNotOperator())
-			return nil
-		}
-		page, tenant, _ := strings.Cut(a.Value, "|")
-		n, _ := strconv.Atoi(page)
-		regs, err := w.sortedRegistrations(ctx, tenant)
+	if !h.approvers {
+		ok, err := w.authorized(ctx, a.Caller)
 		if err != nil {
-			return err
+			w.log.Warn("operator check incomplete", "user", a.Caller.User.ID, "err", err)
 		}
-		w.privately(ctx, a.Caller, msgList(regs, tenant, n, w.now(), w.cfg.Location))
-		return nil
+		if !ok {
+			w.log.Warn("click refused: not an operator", "user", a.Caller.User.ID, "action", a.ActionID)
+			return appreg.Notice(msgNotOperator()), nil
+		}
+	}
+	if h.free != nil {
+		return h.free(ctx, a)
 	}
 	c, err := w.store.Conversation(ctx, a.Value)
 	if err != nil {
-		w.privately(ctx, a.Caller, appreg.Message{Text: ":warning: " + appreg.ErrorMessage(err)})
-		return nil
+		return appreg.Notice(say(appreg.IconWarn, appreg.ErrorMessage(err))), nil
 	}
-	if a.ActionID == ActionApprove || a.ActionID == ActionReject {
-		if c.Role == nil {
-			return nil
-		}
-		return w.decide(ctx, c, a)
-	}
-	if a.Caller.User.ID != c.Requester.User.ID && a.Caller.User.ID != signer(c).User.ID {
+	if h.requester && !mayAct(c, a.Caller) {
 		w.log.Warn("click refused: not the requester", "conversation", c.ID, "user", a.Caller.User.ID, "action", a.ActionID)
 		w.audit(ctx, appreg.AuditRecord{Actor: a.Caller.User.ID, Action: "click." + strings.TrimPrefix(a.ActionID, "appreg."),
 			Tenant: c.Tenant, Target: c.Name, Detail: "conversation " + c.ID, Outcome: "denied: not the requester"})
-		w.privately(ctx, a.Caller, msgNotYours(c))
-		return nil
+		return appreg.Notice(msgNotYours(c)), nil
 	}
-	switch a.ActionID {
-	case ActionEnterName:
-		if c.State != appreg.StateAwaitingName {
-			w.privately(ctx, a.Caller, msgNotNow(c))
-			return nil
-		}
-		return w.chat.OpenForm(ctx, a.Trigger, a.Caller.User.ID, nameForm(c))
-	case ActionNewCode:
-		if c.State != appreg.StateExpired {
-			w.privately(ctx, a.Caller, msgNotNow(c))
-			return nil
-		}
-		w.spawn(c.ID, w.signIn)
-	case ActionRetry:
-		if c.State != appreg.StateCreating {
-			w.privately(ctx, a.Caller, msgNotNow(c))
-			return nil
-		}
-		job := w.work
-		if c.Flow == appreg.FlowRotate && c.Confirmed {
-			job = w.removeOldSecret
-		}
-		w.spawn(c.ID, job)
-	case ActionConfirm:
-		if c.State != appreg.StateAwaitingConfirm {
-			w.privately(ctx, a.Caller, msgNotNow(c))
-			return nil
-		}
-		if err := w.move(ctx, c, appreg.StateCreating, func(c *appreg.Conversation) { c.Confirmed = true }); err != nil {
-			return err
-		}
-		if c.Flow == appreg.FlowRotate {
-			w.spawn(c.ID, w.removeOldSecret)
-		} else {
-			w.spawn(c.ID, w.work)
-		}
-	case ActionKeep:
-		if c.State != appreg.StateAwaitingConfirm {
-			w.privately(ctx, a.Caller, msgNotNow(c))
-			return nil
-		}
-		if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
-			return err
-		}
-		w.post(ctx, c, appreg.Message{Text: fmt.Sprintf("Both secrets of service *%s* stay. Remove the old one in the portal when the platform no longer uses it; `/appreg check %s` keeps the record honest.", c.Service, c.Name)})
-	case ActionCancel:
-		return w.cancel(ctx, c, a.Caller)
-	default:
-		w.log.Warn("unknown action", "action", a.ActionID)
+	if h.state != "" && c.State != h.state {
+		return appreg.Notice(msgNotNow(c)), nil
 	}
-	return nil
+	return h.onConversation(ctx, a, c)
 }
 
-// privately tells the caller something in the channel they acted in.
-func (w *Wizard) privately(ctx context.Context, caller appreg.Caller, msg appreg.Message) {
-	if err := w.chat.PostPrivate(ctx, appreg.Place{Channel: caller.Channel}, caller.User.ID, msg); err != nil {
-		w.log.Warn("private reply not posted", "user", caller.User.ID, "err", err)
+// mayAct reports whether caller is the conversation's requester or whoever
+// signs in for it.
+func mayAct(c *appreg.Conversation, caller appreg.Caller) bool {
+	for _, p := range []appreg.Caller{c.Requester, signer(c)} {
+		if p.User.ID == caller.User.ID && (p.Platform == caller.Platform || p.Platform == "") {
+			return true
+		}
 	}
+	return false
+}
+
+func (w *Wizard) clickRotate(ctx context.Context, a appreg.Action) (appreg.Answer, error) {
+	key, err := appreg.ParseSecretKey(a.Value)
+	if err != nil {
+		return appreg.Answer{}, err
+	}
+	return w.rotate(ctx, a.Caller, key)
+}
+
+func (w *Wizard) clickSnooze(ctx context.Context, a appreg.Action) (appreg.Answer, error) {
+	if w.snoozer == nil {
+		return appreg.Notice(msgRemindersOff()), nil
+	}
+	msg, err := w.snoozer.Snooze(ctx, a.Value, a.Caller)
+	return appreg.Notice(msg), err
+}
+
+func (w *Wizard) clickRoleRequest(ctx context.Context, a appreg.Action) (appreg.Answer, error) {
+	req, err := parseRoleRequest(a.Value)
+	if err != nil {
+		return appreg.Answer{}, err
+	}
+	words := strings.Fields(req.Role + " needed by the registration after onboarding")
+	r := w.roleCommand(ctx, a.Caller, append([]string{"add", req.TenantID + "/" + req.AppID}, words...), "")
+	return appreg.Notice(r.Message), nil
+}
+
+func (w *Wizard) clickListPage(ctx context.Context, a appreg.Action) (appreg.Answer, error) {
+	p, err := parseListPage(a.Value)
+	if err != nil {
+		return appreg.Answer{}, err
+	}
+	regs, err := w.sortedRegistrations(ctx, p.Tenant)
+	if err != nil {
+		return appreg.Answer{}, err
+	}
+	return appreg.Notice(msgList(regs, p.Tenant, p.Page, w.now(), w.cfg.Location)), nil
+}
+
+func (w *Wizard) clickDecide(ctx context.Context, a appreg.Action, c *appreg.Conversation) (appreg.Answer, error) {
+	if c.Role == nil {
+		return appreg.Notice(msgBrokenButton()), nil
+	}
+	return w.decide(ctx, c, a)
+}
+
+func (w *Wizard) clickEnterName(_ context.Context, _ appreg.Action, c *appreg.Conversation) (appreg.Answer, error) {
+	form := nameForm(c)
+	return appreg.Answer{Form: &form}, nil
+}
+
+func (w *Wizard) clickNewCode(_ context.Context, _ appreg.Action, c *appreg.Conversation) (appreg.Answer, error) {
+	w.spawn(c.ID, w.signIn)
+	return appreg.Answer{}, nil
+}
+
+func (w *Wizard) clickRetry(_ context.Context, _ appreg.Action, c *appreg.Conversation) (appreg.Answer, error) {
+	job := w.work
+	if c.Flow == appreg.FlowRotate && c.Confirmed {
+		job = w.removeOldSecret
+	}
+	w.spawn(c.ID, job)
+	return appreg.Answer{}, nil
+}
+
+func (w *Wizard) clickConfirm(ctx context.Context, _ appreg.Action, c *appreg.Conversation) (appreg.Answer, error) {
+	if err := w.move(ctx, c, appreg.StateCreating, func(c *appreg.Conversation) { c.Confirmed = true }); err != nil {
+		return appreg.Answer{}, err
+	}
+	if c.Flow == appreg.FlowRotate {
+		w.spawn(c.ID, w.removeOldSecret)
+	} else {
+		w.spawn(c.ID, w.work)
+	}
+	return appreg.Answer{}, nil
+}
+
+func (w *Wizard) clickKeep(ctx context.Context, _ appreg.Action, c *appreg.Conversation) (appreg.Answer, error) {
+	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
+		return appreg.Answer{}, err
+	}
+	w.post(ctx, c, msgKeptBoth(c))
+	return appreg.Answer{}, nil
+}
+
+func (w *Wizard) clickCancel(ctx context.Context, a appreg.Action, c *appreg.Conversation) (appreg.Answer, error) {
+	return appreg.Answer{}, w.cancel(ctx, c, a.Caller)
 }
 
 // Submit implements appreg.Bot.
@@ -175,15 +201,21 @@ func (w *Wizard) Submit(ctx context.Context, s appreg.Submission) (map[string]st
 		return nil, appreg.Errorf(appreg.KindInvalid, "This form is not known to the bot.")
 	}
 	fail := func(msg string) (map[string]string, error) { return map[string]string{InputName: msg}, nil }
+	if ok, err := w.authorized(ctx, s.Caller); !ok {
+		if err != nil {
+			w.log.Warn("operator check incomplete", "user", s.Caller.User.ID, "err", err)
+		}
+		return fail(msgNotOperator().Text.String())
+	}
 	c, err := w.store.Conversation(ctx, s.Conversation)
 	if err != nil {
 		return fail(appreg.ErrorMessage(err))
 	}
 	if s.Caller.User.ID != c.Requester.User.ID {
-		return fail(msgNotYours(c).Text)
+		return fail(msgNotYours(c).Text.String())
 	}
 	if c.State != appreg.StateAwaitingName {
-		return fail(msgNotNow(c).Text)
+		return fail(msgNotNow(c).Text.String())
 	}
 	name := strings.TrimSpace(s.Values[InputName])
 	if err := appreg.ValidateName(name); err != nil {
@@ -192,13 +224,13 @@ func (w *Wizard) Submit(ctx context.Context, s appreg.Submission) (map[string]st
 	if err := w.store.ReserveName(ctx, c.Service, name, c.ID); err != nil {
 		return fail(appreg.ErrorMessage(err))
 	}
-	if err := w.move(ctx, c, appreg.StateCreating, func(c *appreg.Conversation) { c.Name = name; c.Reason = "" }); err != nil {
+	if err := w.move(ctx, c, appreg.StateCreating, func(c *appreg.Conversation) { c.Name = name; c.Reason = nil }); err != nil {
 		// Release the name unless the step that won took the same one.
 		if cur, lerr := w.store.Conversation(ctx, c.ID); lerr == nil && !strings.EqualFold(cur.Name, name) {
 			_ = w.store.ReleaseName(ctx, c.Service, name, c.ID)
 		}
 		if appreg.ErrorKind(err) == appreg.KindConflict {
-			return fail("This conversation changed meanwhile; look at the thread.")
+			return fail(whyChangedMeanwhile)
 		}
 		return fail(appreg.ErrorMessage(err))
 	}
@@ -214,9 +246,7 @@ func (w *Wizard) cancel(ctx context.Context, c *appreg.Conversation, by appreg.C
 		if c.State.Terminal() {
 			return nil
 		}
-		err := w.move(ctx, c, appreg.StateCancelled, func(c *appreg.Conversation) {
-			c.Reason = "Cancelled by <@" + by.User.ID + ">."
-		})
+		err := w.move(ctx, c, appreg.StateCancelled, func(c *appreg.Conversation) { c.Reason = reasonCancelledBy(by) })
 		if appreg.ErrorKind(err) != appreg.KindConflict {
 			if err == nil {
 				w.log.Info("audit: onboarding cancelled", "conversation", c.ID, "user", by.User.ID)
@@ -229,97 +259,4 @@ func (w *Wizard) cancel(ctx context.Context, c *appreg.Conversation, by appreg.C
 			return err
 		}
 	}
-}
-
-func nameForm(c *appreg.Conversation) appreg.Form {
-	return appreg.Form{
-		ID: FormName, Conversation: c.ID, Title: "Registration name", Submit: "Create",
-		Inputs: []appreg.FormInput{{
-			ID: InputName, Label: "Registration name for service " + c.Service,
-			Hint:        "3–15 characters; no dot, no blank, none of \\ / : * ? \" < > |; unique per service.",
-			Placeholder: "e.g. DR-Contoso", MaxLength: 64,
-		}},
-	}
-}
-
-// Sweep continues or closes every live conversation whose job is not
-// running on any replica. Start runs it periodically.
-func (w *Wizard) Sweep(ctx context.Context) {
-	ids, err := w.store.LiveConversations(ctx)
-	if err != nil {
-		w.log.Warn("sweep: live conversations not listed", "err", err)
-		return
-	}
-	live := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		live[id] = true
-		w.run(id, w.resume, 0)
-	}
-	// Sessions of conversations that ended elsewhere or expired.
-	w.mu.Lock()
-	for id := range w.sessions {
-		if !live[id] {
-			delete(w.sessions, id)
-		}
-	}
-	w.mu.Unlock()
-}
-
-// resume is the sweep's job for one conversation.
-func (w *Wizard) resume(ctx context.Context, c *appreg.Conversation) error {
-	idle := w.now().Sub(c.UpdatedAt) > w.cfg.IdleTimeout
-	switch c.State {
-	case appreg.StateStarted:
-		return w.start(ctx, c)
-	case appreg.StateAwaitingApproval:
-		if c.Status.TS == "" { // the request was never posted
-			ref, err := w.chat.Post(ctx, appreg.Place{Channel: w.cfg.ApprovalsChannel}, statusMessage(c, w.cfg.Location))
-			if err != nil {
-				return err
-			}
-			c.Status = ref
-			if err := w.save(ctx, c); err != nil {
-				return err
-			}
-		}
-		if c.Role != nil && c.Role.Approver != nil {
-			return w.signIn(ctx, c) // approved; the job that was to sign in died
-		}
-		if w.now().Sub(c.CreatedAt) > w.cfg.ApprovalTTL {
-			return w.expireApproval(ctx, c)
-		}
-	case appreg.StateAwaitingSignIn:
-		// We hold the lease, so nobody is waiting for this sign-in any more.
-		return w.expire(ctx, c, reasonSignInInterrupted)
-	case appreg.StateSignedIn:
-		if c.Flow == appreg.FlowOnboard {
-			return w.askName(ctx, c, "")
-		}
-		return w.afterSignIn(ctx, c)
-	case appreg.StateAwaitingName:
-		if idle {
-			return w.expireIdle(ctx, c)
-		}
-	case appreg.StateCreating:
-		if c.Reason == "" { // not waiting for a Retry click
-			if c.Flow == appreg.FlowRotate && c.Confirmed {
-				return w.removeOldSecret(ctx, c)
-			}
-			return w.work(ctx, c)
-		}
-	case appreg.StateAwaitingConfirm:
-		if idle {
-			return w.expireIdle(ctx, c)
-		}
-	case appreg.StateExpired:
-		if idle {
-			return w.expireIdle(ctx, c)
-		}
-	}
-	return nil
-}
-
-// expireIdle ends a conversation nobody has touched for the idle timeout.
-func (w *Wizard) expireIdle(ctx context.Context, c *appreg.Conversation) error {
-	return w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) { c.Reason = reasonIdle(w.cfg.IdleTimeout) })
 }

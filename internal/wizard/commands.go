@@ -3,7 +3,6 @@ package wizard
 import (
 	"context"
 	"errors"
-	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -87,7 +86,7 @@ func reply(m appreg.Message) appreg.Reply { return appreg.Reply{Message: m} }
 func (w *Wizard) errorReply(err error) appreg.Reply {
 	w.obs.Error(appreg.ErrorKind(err))
 	w.log.Error("command failed", "kind", appreg.ErrorKind(err), "err", err)
-	return reply(appreg.Message{Text: ":warning: " + appreg.ErrorMessage(err)})
+	return reply(say(appreg.IconWarn, appreg.ErrorMessage(err)))
 }
 
 func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
@@ -170,13 +169,13 @@ func (w *Wizard) findRegistration(ctx context.Context, ref string) (*appreg.Regi
 	}
 	switch len(found) {
 	case 0:
-		return nil, appreg.Errorf(appreg.KindNotFound, "I know no registration %q. `/appreg list` shows the ones I know.", ref)
+		return nil, appreg.Errorf(appreg.KindNotFound, "I know no registration %q. /appreg list shows the ones I know.", ref)
 	case 1:
 		return &found[0], nil
 	}
 	var where []string
 	for _, r := range found {
-		where = append(where, "`"+r.Tenant+"/"+r.Name+"`")
+		where = append(where, r.Tenant+"/"+r.Name)
 	}
 	return nil, appreg.Errorf(appreg.KindConflict, "Several registrations are called %q: say which, as %s.", name, strings.Join(where, " or "))
 }
@@ -205,7 +204,7 @@ func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args [
 	if rep, ok := w.begin(ctx, caller, c, delivery); !ok {
 		return rep
 	}
-	return reply(appreg.Message{Text: fmt.Sprintf("Adding a secret for service *%s* to *%s*. A tenant admin must sign in first; I'm opening a thread.", args[1], r.Name)})
+	return reply(msgStartingSecret(c))
 }
 
 // registrationCommand starts a cleanup or a check.
@@ -221,34 +220,34 @@ func (w *Wizard) registrationCommand(ctx context.Context, caller appreg.Caller, 
 	if rep, ok := w.begin(ctx, caller, c, delivery); !ok {
 		return rep
 	}
-	return reply(appreg.Message{Text: fmt.Sprintf("Starting the %s of *%s*. A tenant admin must sign in first; I'm opening a thread.", name, r.Name)})
+	return reply(msgStartingFlow(c))
 }
 
 // rotate starts a rotation of a secret: the reminders' one-click button.
-func (w *Wizard) rotate(ctx context.Context, caller appreg.Caller, tenantID, appID, keyID string) error {
-	r, err := w.findRegistration(ctx, tenantID+"/"+appID)
+func (w *Wizard) rotate(ctx context.Context, caller appreg.Caller, key appreg.SecretKey) (appreg.Answer, error) {
+	r, err := w.findRegistration(ctx, key.TenantID+"/"+key.AppID)
 	if err != nil {
-		return err
+		return appreg.Answer{}, err
 	}
 	var old *appreg.SecretRecord
 	for i := range r.Secrets {
-		if r.Secrets[i].KeyID == keyID {
+		if r.Secrets[i].KeyID == key.KeyID {
 			old = &r.Secrets[i]
 		}
 	}
 	if old == nil {
-		return appreg.Errorf(appreg.KindNotFound, "That secret of %s is no longer in the bot's record (already rotated or removed).", r.Name)
+		return appreg.Answer{}, appreg.Errorf(appreg.KindNotFound, "That secret of %s is no longer in the bot's record (already rotated or removed).", r.Name)
 	}
 	service := old.Service
 	if service == "" {
 		service = w.cfg.DefaultService
 	}
 	c := onRegistration(r, appreg.FlowRotate, service)
-	c.OldKeyID = keyID
+	c.OldKeyID = key.KeyID
 	if rep, ok := w.begin(ctx, caller, c, ""); !ok {
-		w.privately(ctx, caller, rep.Message)
+		return appreg.Notice(rep.Message), nil
 	}
-	return nil
+	return appreg.Answer{}, nil
 }
 
 func (w *Wizard) attach(ctx context.Context, caller appreg.Caller, args []string) appreg.Reply {
@@ -263,9 +262,9 @@ func (w *Wizard) attach(ctx context.Context, caller appreg.Caller, args []string
 	if err != nil {
 		return w.errorReply(err)
 	}
-	already := appreg.Errorf(appreg.KindConflict, "Service *%s* is already attached to *%s*.", service, r.Name)
+	already := errAttachConflict(service, r.Name)
 	if r.HasService(service) {
-		return reply(appreg.Message{Text: already.Message})
+		return reply(say(already.Message))
 	}
 	if err := w.store.ReserveName(ctx, service, r.Name, "registration:"+r.AppID); err != nil {
 		return w.errorReply(err)
@@ -279,17 +278,13 @@ func (w *Wizard) attach(ctx context.Context, caller appreg.Caller, args []string
 			return nil
 		})
 	if err == already {
-		return reply(appreg.Message{Text: already.Message})
+		return reply(say(already.Message))
 	}
 	if err != nil {
 		return w.errorReply(err)
 	}
 	w.log.Info("audit: service attached", "user", caller.User.ID, "app_id", r.AppID, "service", service)
-	text := fmt.Sprintf("Attached service *%s* to *%s*.", service, r.Name)
-	if r.SecretFor(service) == nil {
-		text += fmt.Sprintf(" It has no secret of its own yet: `/appreg secret %s %s` creates one.", r.Name, service)
-	}
-	return reply(appreg.Message{Text: text})
+	return reply(msgAttached(r, service))
 }
 
 func (w *Wizard) list(ctx context.Context, args []string) appreg.Reply {
@@ -343,7 +338,7 @@ func (w *Wizard) cancelCommand(ctx context.Context, caller appreg.Caller, args [
 	if err := w.cancel(ctx, c, caller); err != nil {
 		return w.errorReply(err)
 	}
-	return reply(appreg.Message{Text: "Cancelled the onboarding of *" + c.Tenant + "*."})
+	return reply(msgCancelledReply(c))
 }
 
 func (w *Wizard) auditCommand(ctx context.Context, args []string) appreg.Reply {
@@ -366,7 +361,7 @@ func (w *Wizard) remindersCommand(ctx context.Context, args []string) appreg.Rep
 		return reply(msgUsageOf("reminders"))
 	}
 	if w.schedule == nil {
-		return reply(appreg.Message{Text: "Expiry reminders are not running on this bot."})
+		return reply(msgRemindersOff())
 	}
 	next, err := w.schedule.Upcoming(ctx, 20)
 	if err != nil {

@@ -9,69 +9,129 @@ import (
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 )
 
-// Everything the wizard says is written here, so that a reader finds the
-// conversation's wording, and a translator its texts, in one place.
+// Everything the engine says is written here, so that a reader finds the
+// conversation's wording, and a translator its texts, in one place. Texts
+// are structured (appreg.Text), never a platform's markup: every value from
+// a person or a tenant goes in as a span of its own and reaches chat
+// literally.
 
-const usage = "*Usage*\n" +
-	"• `/appreg new <tenant> [service]` — onboard a customer tenant: the admin signs in with a device code, then I create the app registration. `<tenant>` is a verified domain (contoso.onmicrosoft.com) or a tenant id.\n" +
-	"• `/appreg list [tenant]` — the registrations I know, their services and secret expiry.\n" +
-	"• `/appreg secret <registration> <service>` — a new client secret for another service on the same registration.\n" +
-	"• `/appreg attach <registration> <service>` — attach a pending invitation to a service.\n" +
-	"• `/appreg cleanup <registration>` — remove the permissions that are not required any more.\n" +
-	"• `/appreg check <registration>` — compare the tenant with the bot's record: consents, roles, secrets.\n" +
-	"• `/appreg role add|remove <registration or user UPN> <role> [reason]` — a directory role change, decided by an approver.\n" +
-	"• `/appreg audit [registration]` — the latest requests, decisions and changes.\n" +
-	"• `/appreg reminders` — the secret-expiry reminders due next.\n" +
-	"• `/appreg cancel` — stop your conversation in this channel.\n" +
-	"• `/appreg help` — this text."
+func textf(format string, args ...any) appreg.Text { return appreg.Textf(format, args...) }
+func bold(s string) appreg.Span                    { return appreg.Bold(s) }
+func code(s string) appreg.Span                    { return appreg.Code(s) }
+func mention(u appreg.User) appreg.Span            { return appreg.Mention(u) }
+func say(parts ...any) appreg.Message              { return appreg.Message{Text: appreg.T(parts...)} }
+
+// commandHelp is one line of the usage: the command as typed, and what it
+// does.
+type commandHelp struct {
+	name, usage, what string
+}
+
+func commandTable() []commandHelp {
+	return []commandHelp{
+		{"new", "/appreg new <tenant> [service]", "onboard a customer tenant: the admin signs in with a device code, then I create the app registration. <tenant> is a verified domain (contoso.onmicrosoft.com) or a tenant id."},
+		{"list", "/appreg list [tenant]", "the registrations I know, their services and secret expiry."},
+		{"secret", "/appreg secret <registration> <service>", "a new client secret for another service on the same registration."},
+		{"attach", "/appreg attach <registration> <service>", "attach a pending invitation to a service."},
+		{"cleanup", "/appreg cleanup <registration>", "remove the permissions that are not required any more."},
+		{"check", "/appreg check <registration>", "compare the tenant with the bot's record: consents, roles, secrets."},
+		{"role", "/appreg role add|remove <registration or user UPN> <role> [reason]", "a directory role change, decided by an approver."},
+		{"audit", "/appreg audit [registration]", "the latest requests, decisions and changes."},
+		{"reminders", "/appreg reminders", "the secret-expiry reminders due next."},
+		{"cancel", "/appreg cancel", "stop your conversation in this channel."},
+		{"help", "/appreg help", "this text."},
+	}
+}
+
+func usage() appreg.Text {
+	t := appreg.T(bold("Usage"))
+	for _, c := range commandTable() {
+		t = t.Append("\n• ", code(c.usage), " — ", c.what)
+	}
+	return t
+}
+
+func nameRules() appreg.Text {
+	return textf("3–15 characters, no dot, no blank, none of %s", code(`\ / : * ? " < > |`))
+}
 
 func msgHelp(cfg Config) appreg.Message {
-	text := "I create and look after the app registrations our platform needs in customers' Microsoft 365 tenants.\n\n" + usage +
-		"\n\nRegistration names: 3–15 characters, no dot, no blank, none of `\\ / : * ? \" < > |`, unique per service."
+	t := appreg.T("I create and look after the app registrations our platform needs in customers' Microsoft 365 tenants.\n\n", usage(),
+		"\n\nRegistration names: ", nameRules(), ", unique per service.")
 	if cfg.SimulatedTenant {
-		text += "\n\n:test_tube: *Simulated tenant*: this bot talks to an in-process stand-in for Entra ID and Graph, not to Microsoft. Not for production."
+		t = t.Append("\n\n", appreg.IconTest, bold("Simulated tenant"),
+			": this bot talks to an in-process stand-in for Entra ID and Graph, not to Microsoft. Not for production.")
 	}
-	return appreg.Message{Text: text}
+	return appreg.Message{Text: t}
 }
 
 func msgUsageOf(cmd string) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf("I did not understand that `/appreg %s` command.\n\n%s", cmd, usage)}
+	return say(textf("I did not understand that %s command.\n\n", code("/appreg "+cmd)), usage())
 }
 
 func msgUnknownCommand(cmd string) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf("I don't know the command `%s`.\n\n%s", cmd, usage)}
+	return say(textf("I don't know the command %s.\n\n", code(cmd)), usage())
 }
 
 func msgNotOperator() appreg.Message {
-	return appreg.Message{Text: "Sorry, you are not one of this bot's operators. Ask the people who run the bot to add you (or your user group) to `BOT_OPERATORS`."}
+	return say(textf("Sorry, you are not one of this bot's operators. Ask the people who run the bot to add you (or your user group) to %s.", code("BOT_OPERATORS")))
 }
 
 func msgBadTenant(tenant string) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf("`%s` is not a tenant I can sign in to. Give a verified domain such as `contoso.onmicrosoft.com` or a tenant id (a GUID).", tenant)}
+	return say(textf("%s is not a tenant I can sign in to. Give a verified domain such as %s or a tenant id (a GUID).", code(tenant), code("contoso.onmicrosoft.com")))
 }
 
 func msgBadService(service string) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf("`%s` is not a valid service name: use 1–40 letters, digits, dots, dashes or underscores, starting with a letter or digit.", service)}
+	return say(textf("%s is not a valid service name: use 1–40 letters, digits, dots, dashes or underscores, starting with a letter or digit.", code(service)))
 }
 
 func msgAlreadyRunning(c *appreg.Conversation) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf("You already have an onboarding of *%s* running in this channel (%s). Finish it, or stop it with `/appreg cancel`, before you start another.", c.Tenant, describeState(c.State))}
+	return say(textf("You already have an onboarding of %s running in this channel (%s). Finish it, or stop it with %s, before you start another.",
+		bold(c.Tenant), describeState(c.State), code("/appreg cancel")))
 }
 
 func msgStarting(c *appreg.Conversation) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf("Starting the onboarding of *%s* for service *%s*. I'm opening a thread in this channel; the sign-in code will be shown only to you.", c.Tenant, c.Service)}
+	return say(textf("Starting the onboarding of %s for service %s. I'm opening a thread in this channel; the sign-in code will be shown only to you.", bold(c.Tenant), bold(c.Service)))
+}
+
+func msgStartingSecret(c *appreg.Conversation) appreg.Message {
+	return say(textf("Adding a secret for service %s to %s. A tenant admin must sign in first; I'm opening a thread.", bold(c.Service), bold(c.Name)))
+}
+
+func msgStartingFlow(c *appreg.Conversation) appreg.Message {
+	return say(textf("Starting the %s of %s. A tenant admin must sign in first; I'm opening a thread.", string(c.Flow), bold(c.Name)))
 }
 
 func msgNothingToCancel() appreg.Message {
-	return appreg.Message{Text: "You have no onboarding running in this channel."}
+	return say("You have no onboarding running in this channel.")
+}
+
+func msgCancelledReply(c *appreg.Conversation) appreg.Message {
+	return say(textf("Cancelled the onboarding of %s.", bold(c.Tenant)))
 }
 
 func msgNotYours(c *appreg.Conversation) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf("Only <@%s>, who started this onboarding, can do that.", c.Requester.User.ID)}
+	return say(textf("Only %s, who started this onboarding, can do that.", mention(c.Requester.User)))
 }
 
 func msgNotNow(c *appreg.Conversation) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf("That button is no longer current: this onboarding is %s. Look at the latest message in its thread.", describeState(c.State))}
+	return say(textf("That button is no longer current: this onboarding is %s. Look at the latest message in its thread.", describeState(c.State)))
+}
+
+func msgRemindersOff() appreg.Message {
+	return say("Expiry reminders are not running on this bot.")
+}
+
+func errAttachConflict(service, reg string) *appreg.Error {
+	return appreg.Errorf(appreg.KindConflict, "Service %s is already attached to %s.", service, reg)
+}
+
+func msgAttached(r *appreg.Registration, service string) appreg.Message {
+	t := textf("Attached service %s to %s.", bold(service), bold(r.Name))
+	if r.SecretFor(service) == nil {
+		t = t.Append(textf(" It has no secret of its own yet: %s creates one.", code("/appreg secret "+r.Name+" "+service)))
+	}
+	return appreg.Message{Text: t}
 }
 
 func describeState(s appreg.State) string {
@@ -108,66 +168,81 @@ func clock(t time.Time, loc *time.Location) string {
 	return t.In(loc).Format("15:04 MST")
 }
 
+func date(t time.Time) string { return t.Format("2006-01-02") }
+
 func cancelButton(c *appreg.Conversation) appreg.Button {
-	return appreg.Button{ActionID: ActionCancel, Label: "Cancel", Value: c.ID, Style: "danger"}
+	return appreg.Button{ActionID: ActionCancel, Label: "Cancel", Value: c.ID, Style: appreg.ButtonDanger}
+}
+
+func retryButton(c *appreg.Conversation) appreg.Button {
+	return appreg.Button{ActionID: ActionRetry, Label: "Retry", Value: c.ID, Style: appreg.ButtonPrimary}
+}
+
+func newCodeButton(c *appreg.Conversation) appreg.Button {
+	return appreg.Button{ActionID: ActionNewCode, Label: "New sign-in code", Value: c.ID, Style: appreg.ButtonPrimary}
+}
+
+func nameButton(c *appreg.Conversation) appreg.Button {
+	return appreg.Button{ActionID: ActionEnterName, Label: "Enter registration name", Value: c.ID, Style: appreg.ButtonPrimary}
 }
 
 // statusMessage is the thread's root message for each state.
 func statusMessage(c *appreg.Conversation, loc *time.Location) appreg.Message {
-	head := fmt.Sprintf("*%s* · requested by <@%s>", flowTitle(c), c.Requester.User.ID)
-	var line string
+	head := textf("%s · requested by %s", bold(flowTitle(c)), mention(c.Requester.User))
+	var line appreg.Text
 	var buttons []appreg.Button
 	switch c.State {
 	case appreg.StateStarted:
-		line = ":hourglass_flowing_sand: Asking Entra ID for a sign-in code…"
+		line = appreg.T(appreg.IconWait, "Asking Entra ID for a sign-in code…")
 	case appreg.StateAwaitingSignIn:
-		line = fmt.Sprintf(":key: Waiting for the customer admin to sign in, until %s.", clock(c.CodeExpires, loc))
+		line = appreg.T(appreg.IconKey, fmt.Sprintf("Waiting for the customer admin to sign in, until %s.", clock(c.CodeExpires, loc)))
 		buttons = []appreg.Button{cancelButton(c)}
 	case appreg.StateSignedIn, appreg.StateAwaitingName:
-		line = fmt.Sprintf(":white_check_mark: %s signed in to %s. Waiting for the registration name.", c.Identity.Account, c.Identity.TenantName)
-		buttons = []appreg.Button{{ActionID: ActionEnterName, Label: "Enter registration name", Value: c.ID, Style: "primary"}, cancelButton(c)}
 		if c.Flow != appreg.FlowOnboard {
-			line = fmt.Sprintf(":white_check_mark: %s signed in to %s.", c.Identity.Account, c.Identity.TenantName)
+			line = appreg.T(appreg.IconOK, fmt.Sprintf("%s signed in to %s.", c.Identity.Account, c.Identity.TenantName))
 			buttons = []appreg.Button{cancelButton(c)}
+			break
 		}
+		line = appreg.T(appreg.IconOK, fmt.Sprintf("%s signed in to %s. Waiting for the registration name.", c.Identity.Account, c.Identity.TenantName))
+		buttons = []appreg.Button{nameButton(c), cancelButton(c)}
 	case appreg.StateAwaitingApproval:
-		line = fmt.Sprintf(":raised_hand: Waiting for an approver. Reason given: %s", orNone(c.Role.Reason))
+		line = appreg.T(appreg.IconAsk, "Waiting for an approver. Reason given: ", orNone(c.Role.Reason))
 		buttons = []appreg.Button{
-			{ActionID: ActionApprove, Label: "Approve", Value: c.ID, Style: "primary"},
-			{ActionID: ActionReject, Label: "Reject", Value: c.ID, Style: "danger"},
+			{ActionID: ActionApprove, Label: "Approve", Value: c.ID, Style: appreg.ButtonPrimary},
+			{ActionID: ActionReject, Label: "Reject", Value: c.ID, Style: appreg.ButtonDanger},
 		}
 		if c.Role.Approver != nil {
-			line = fmt.Sprintf(":white_check_mark: Approved by <@%s>; waiting for a Privileged Role Administrator to sign in.", c.Role.Approver.User.ID)
+			line = appreg.T(appreg.IconOK, textf("Approved by %s; waiting for a Privileged Role Administrator to sign in.", mention(c.Role.Approver.User)))
 			buttons = nil
 		}
 	case appreg.StateRejected:
-		line = ":x: " + c.Reason
+		line = appreg.T(appreg.IconFail, c.Reason)
 	case appreg.StateAwaitingConfirm:
-		line = ":raised_hand: Waiting for <@" + c.Requester.User.ID + "> to confirm (see the thread)."
+		line = appreg.T(appreg.IconAsk, textf("Waiting for %s to confirm (see the thread).", mention(c.Requester.User)))
 		buttons = []appreg.Button{cancelButton(c)}
 	case appreg.StateCreating:
-		line = ":gear: Working…"
+		line = appreg.T(appreg.IconWork, "Working…")
 		if c.Flow == appreg.FlowOnboard {
-			line = fmt.Sprintf(":gear: Creating *%s*…", c.Name)
+			line = appreg.T(appreg.IconWork, textf("Creating %s…", bold(c.Name)))
 		}
-		if c.Reason != "" {
-			line = fmt.Sprintf(":warning: Stopped: %s", c.Reason)
-			buttons = []appreg.Button{{ActionID: ActionRetry, Label: "Retry", Value: c.ID, Style: "primary"}, cancelButton(c)}
+		if !c.Reason.IsEmpty() {
+			line = appreg.T(appreg.IconWarn, "Stopped: ", c.Reason)
+			buttons = []appreg.Button{retryButton(c), cancelButton(c)}
 		}
 	case appreg.StateDone:
-		line = fmt.Sprintf(":white_check_mark: Done: *%s* (application id `%s`). The report is in the thread.", c.Name, c.Progress.AppID)
+		line = appreg.T(appreg.IconOK, textf("Done: %s (application id %s). The report is in the thread.", bold(c.Name), code(c.Progress.AppID)))
 		if c.Role != nil {
-			line = ":white_check_mark: Done: " + c.Role.Outcome
+			line = appreg.T(appreg.IconOK, "Done: ", c.Role.Outcome)
 		}
 	case appreg.StateCancelled:
-		line = ":no_entry_sign: Cancelled. " + c.Reason
+		line = appreg.T(appreg.IconStop, "Cancelled. ", c.Reason)
 	case appreg.StateFailed:
-		line = ":x: Stopped: " + c.Reason
+		line = appreg.T(appreg.IconFail, "Stopped: ", c.Reason)
 	case appreg.StateExpired:
-		line = ":double_vertical_bar: Paused: " + c.Reason
-		buttons = []appreg.Button{{ActionID: ActionNewCode, Label: "New sign-in code", Value: c.ID, Style: "primary"}, cancelButton(c)}
+		line = appreg.T(appreg.IconPause, "Paused: ", c.Reason)
+		buttons = []appreg.Button{newCodeButton(c), cancelButton(c)}
 	}
-	return appreg.Message{Text: head + "\n" + line, Buttons: buttons}
+	return appreg.Message{Text: head.Append("\n", line), Buttons: buttons}
 }
 
 func msgDeviceCode(c *appreg.Conversation, code appreg.DeviceCode, loc *time.Location) appreg.Message {
@@ -175,24 +250,23 @@ func msgDeviceCode(c *appreg.Conversation, code appreg.DeviceCode, loc *time.Loc
 	if c.Flow == appreg.FlowRole {
 		who = "a Privileged Role Administrator (or Global Administrator) of the customer's tenant"
 	}
-	return appreg.Message{Text: fmt.Sprintf(
-		":key: *Sign-in code for %s* (only you can see this)\n"+
-			"Send it directly to %s, and nobody else: whoever enters it signs in to the bot.\n"+
-			"1. Open %s\n2. Enter the code `%s`\n3. Sign in with the tenant's admin account and confirm.\n"+
-			"The code works until *%s*.",
-		c.Tenant, who, code.VerificationURL, code.UserCode, clock(code.ExpiresAt, loc))}
+	return say(appreg.IconKey, textf("%s (only you can see this)\n"+
+		"Send it directly to %s, and nobody else: whoever enters it signs in to the bot.\n"+
+		"1. Open %s\n2. Enter the code %s\n3. Sign in with the tenant's admin account and confirm.\n"+
+		"The code works until %s.",
+		bold("Sign-in code for "+c.Tenant), who, appreg.Link(code.VerificationURL, ""), appreg.Code(code.UserCode), bold(clock(code.ExpiresAt, loc))))
 }
 
 func msgExpired(c *appreg.Conversation) appreg.Message {
 	return appreg.Message{
-		Text:    ":double_vertical_bar: " + c.Reason,
-		Buttons: []appreg.Button{{ActionID: ActionNewCode, Label: "New sign-in code", Value: c.ID, Style: "primary"}, cancelButton(c)},
+		Text:    appreg.T(appreg.IconPause, c.Reason),
+		Buttons: []appreg.Button{newCodeButton(c), cancelButton(c)},
 	}
 }
 
 func msgSignedIn(id appreg.Identity) appreg.Message {
 	return appreg.Message{
-		Text: ":white_check_mark: *Connected to the tenant.* Check that this is the right admin and tenant before you go on:",
+		Text: appreg.T(appreg.IconOK, bold("Connected to the tenant."), " Check that this is the right admin and tenant before you go on:"),
 		Fields: []appreg.Field{
 			{Label: "Signed in", Value: fmt.Sprintf("%s (%s)", id.DisplayName, id.Account)},
 			{Label: "Tenant", Value: id.TenantName},
@@ -202,44 +276,46 @@ func msgSignedIn(id appreg.Identity) appreg.Message {
 	}
 }
 
-func msgAskName(c *appreg.Conversation, why string) appreg.Message {
-	text := fmt.Sprintf("What should the registration for service *%s* be called? 3–15 characters, no dot, no blank, none of `\\ / : * ? \" < > |`.", c.Service)
-	if why != "" {
-		text = ":warning: " + why + "\n" + text
+func msgAskName(c *appreg.Conversation, why appreg.Text) appreg.Message {
+	t := textf("What should the registration for service %s be called? %s.", bold(c.Service), nameRules())
+	if !why.IsEmpty() {
+		t = appreg.T(appreg.IconWarn, why, "\n", t)
 	}
-	return appreg.Message{Text: text, Buttons: []appreg.Button{
-		{ActionID: ActionEnterName, Label: "Enter registration name", Value: c.ID, Style: "primary"}, cancelButton(c),
-	}}
+	return appreg.Message{Text: t, Buttons: []appreg.Button{nameButton(c), cancelButton(c)}}
+}
+
+func reasonCancelledBy(by appreg.Caller) appreg.Text {
+	return textf("Cancelled by %s.", mention(by.User))
 }
 
 func msgCancelled(c *appreg.Conversation, by appreg.Caller) appreg.Message {
-	text := fmt.Sprintf(":no_entry_sign: Cancelled by <@%s>.", by.User.ID)
+	t := appreg.T(appreg.IconStop, reasonCancelledBy(by))
 	if c.Progress.AppID != "" {
-		text += fmt.Sprintf(" The registration *%s* (application id `%s`) was already created in the tenant and is left in place; a tenant admin can delete it under App registrations if it is not wanted.", c.Name, c.Progress.AppID)
+		t = t.Append(textf(" The registration %s (application id %s) was already created in the tenant and is left in place; a tenant admin can delete it under App registrations if it is not wanted.", bold(c.Name), code(c.Progress.AppID)))
 	} else {
-		text += " Nothing was created in the tenant."
+		t = t.Append(" Nothing was created in the tenant.")
 	}
-	return appreg.Message{Text: text}
+	return appreg.Message{Text: t}
 }
 
 func msgStepFailed(c *appreg.Conversation, err error) appreg.Message {
-	var done []string
+	var done []appreg.Text
 	if c.Progress.AppID != "" {
-		done = append(done, fmt.Sprintf("registration `%s` exists", c.Progress.AppID))
+		done = append(done, textf("registration %s exists", code(c.Progress.AppID)))
 	}
 	if c.Progress.ServicePrincipal != "" {
-		done = append(done, "service principal exists")
+		done = append(done, appreg.T("service principal exists"))
 	}
 	if len(c.Progress.Consented) > 0 {
-		done = append(done, "consented: "+strings.Join(c.Progress.Consented, ", "))
+		done = append(done, appreg.T("consented: "+strings.Join(c.Progress.Consented, ", ")))
 	}
-	text := ":warning: " + appreg.ErrorMessage(err)
+	t := appreg.T(appreg.IconWarn, appreg.ErrorMessage(err))
 	if len(done) > 0 && c.Flow == appreg.FlowOnboard {
-		text += "\nDone so far: " + strings.Join(done, "; ") + ". Retry continues from there."
+		t = t.Append("\nDone so far: ", appreg.Join(done, "; "), ". Retry continues from there.")
 	}
-	m := appreg.Message{Text: text}
+	m := appreg.Message{Text: t}
 	if c.State == appreg.StateCreating {
-		m.Buttons = []appreg.Button{{ActionID: ActionRetry, Label: "Retry", Value: c.ID, Style: "primary"}, cancelButton(c)}
+		m.Buttons = []appreg.Button{retryButton(c), cancelButton(c)}
 	}
 	return m
 }
@@ -249,61 +325,60 @@ func daysLeft(expires, now time.Time) int {
 }
 
 func msgSecret(c *appreg.Conversation, s appreg.Secret, now time.Time) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf(
-		":lock: *Client secret for %s, service %s* (only you can see this, and only now: it cannot be shown again)\n"+
-			"Application (client) id: `%s`\nTenant id: `%s`\nSecret: `%s`\nExpires %s (in %d days).\n"+
-			"Paste it into the service's configuration now; do not post it anywhere else.",
-		c.Name, c.Service, c.Progress.AppID, c.Identity.TenantID, s.Text, s.Expires.Format("2006-01-02"), daysLeft(s.Expires, now))}
+	return say(appreg.IconLock, textf("%s (only you can see this, and only now: it cannot be shown again)\n"+
+		"Application (client) id: %s\nTenant id: %s\nSecret: %s\nExpires %s (in %d days).\n"+
+		"Paste it into the service's configuration now; do not post it anywhere else.",
+		bold("Client secret for "+c.Name+", service "+c.Service), code(c.Progress.AppID), code(c.Identity.TenantID), code(s.Text),
+		date(s.Expires), daysLeft(s.Expires, now)))
 }
 
 func msgReport(c *appreg.Conversation, cfg Config, grants []appreg.Grant, grantsErr error, now time.Time) appreg.Message {
 	p := c.Progress
-	var b strings.Builder
-	fmt.Fprintf(&b, ":tada: *Registration %s created* in %s.\n", c.Name, c.Identity.TenantName)
+	t := appreg.T(appreg.IconParty, bold("Registration "+c.Name+" created"), " in ", c.Identity.TenantName, ".\n")
 	if p.Validated {
-		b.WriteString(":white_check_mark: *Authentication validated*: the new secret gets tokens for Microsoft Graph and the Skype and Teams Tenant Admin API.\n")
+		t = t.Append(appreg.IconOK, bold("Authentication validated"), ": the new secret gets tokens for Microsoft Graph and the Skype and Teams Tenant Admin API.\n")
 	} else {
-		b.WriteString(":warning: *Authentication not validated*: " + p.ValidationNote + "\n")
+		t = t.Append(appreg.IconWarn, bold("Authentication not validated"), ": ", p.ValidationNote, "\n")
 	}
 	if len(p.Consented) > 0 {
-		b.WriteString("*Permissions granted* (admin consent): " + strings.Join(p.Consented, ", ") + "\n")
+		t = t.Append(bold("Permissions granted"), " (admin consent): ", strings.Join(p.Consented, ", "), "\n")
 	}
 	if len(p.ConsentPending) > 0 {
-		fmt.Fprintf(&b, ":hourglass: *Pending a Privileged Role Administrator*: admin consent for %s. %s is not allowed to grant Microsoft Graph application permissions; a Privileged Role Administrator or Global Administrator of the tenant must grant admin consent under App registrations → %s → API permissions.\n",
-			strings.Join(p.ConsentPending, ", "), c.Identity.Account, c.Name)
+		t = t.Append(appreg.IconWait, bold("Pending a Privileged Role Administrator"), fmt.Sprintf(": admin consent for %s. %s is not allowed to grant Microsoft Graph application permissions; a Privileged Role Administrator or Global Administrator of the tenant must grant admin consent under App registrations → %s → API permissions.\n",
+			strings.Join(p.ConsentPending, ", "), c.Identity.Account, c.Name))
 	}
 	if p.LifetimeNote != "" {
-		b.WriteString(":information_source: " + p.LifetimeNote + "\n")
+		t = t.Append(appreg.IconInfo, p.LifetimeNote, "\n")
 	}
-	b.WriteString("*Permissions cleanup*: ")
+	t = t.Append(bold("Permissions cleanup"), ": ")
 	switch {
 	case grantsErr != nil:
-		b.WriteString("I could not list the sign-in app's permissions (" + appreg.ErrorMessage(grantsErr) + ").\n")
+		t = t.Append("I could not list the sign-in app's permissions (", appreg.ErrorMessage(grantsErr), ").\n")
 	case len(grants) == 0:
-		b.WriteString("the sign-in app holds no delegated permissions in the tenant; nothing to remove.\n")
+		t = t.Append("the sign-in app holds no delegated permissions in the tenant; nothing to remove.\n")
 	default:
-		b.WriteString("the app the admin signed in to holds these delegated permissions, which are not required any more; a tenant admin should remove them all:\n")
+		t = t.Append("the app the admin signed in to holds these delegated permissions, which are not required any more; a tenant admin should remove them all:\n")
 		for _, g := range grants {
-			fmt.Fprintf(&b, "  • %s: %s\n", g.Resource, strings.Join(g.Scopes, ", "))
+			t = t.Append(fmt.Sprintf("  • %s: %s\n", g.Resource, strings.Join(g.Scopes, ", ")))
 		}
 	}
 	if len(cfg.NeededRoles) > 0 {
-		fmt.Fprintf(&b, "*Roles still needed* on the registration's service principal: %s (assigned by a Privileged Role Administrator).\n", strings.Join(cfg.NeededRoles, ", "))
+		t = t.Append(bold("Roles still needed"), fmt.Sprintf(" on the registration's service principal: %s (assigned by a Privileged Role Administrator).\n", strings.Join(cfg.NeededRoles, ", ")))
 	}
-	fmt.Fprintf(&b, "*Expiry reminders* scheduled before %s.\n", p.SecretExpires.Format("2006-01-02"))
-	b.WriteString("The secret was sent privately to <@" + c.Requester.User.ID + ">.")
+	t = t.Append(bold("Expiry reminders"), " scheduled before ", date(p.SecretExpires), ".\n")
+	t = t.Append(textf("The secret was sent privately to %s.", mention(c.Requester.User)))
 	var buttons []appreg.Button
-	if cfg.ApprovalsChannel != "" {
+	if cfg.approvals(c.Requester.Platform) != "" {
 		for _, role := range cfg.NeededRoles {
-			buttons = append(buttons, appreg.Button{ActionID: ActionRoleRequest, Label: "Request " + role, Value: c.Identity.TenantID + "/" + p.AppID + "|" + role})
+			buttons = append(buttons, appreg.Button{ActionID: ActionRoleRequest, Label: "Request " + role, Value: roleRequest{TenantID: c.Identity.TenantID, AppID: p.AppID, Role: role}.String()})
 		}
 	}
-	return appreg.Message{Text: b.String(), Buttons: buttons, Fields: []appreg.Field{
+	return appreg.Message{Text: t, Buttons: buttons, Fields: []appreg.Field{
 		{Label: "Registration", Value: c.Name},
 		{Label: "Application (client) id", Value: p.AppID},
 		{Label: "Tenant id", Value: c.Identity.TenantID},
 		{Label: "Service", Value: c.Service},
-		{Label: "Secret expires", Value: fmt.Sprintf("%s (%d days)", p.SecretExpires.Format("2006-01-02"), daysLeft(p.SecretExpires, now))},
+		{Label: "Secret expires", Value: fmt.Sprintf("%s (%d days)", date(p.SecretExpires), daysLeft(p.SecretExpires, now))},
 	}}
 }
 
@@ -313,48 +388,48 @@ const listPageSize = 15
 func msgList(regs []appreg.Registration, tenant string, page int, now time.Time, loc *time.Location) appreg.Message {
 	if len(regs) == 0 {
 		if tenant != "" {
-			return appreg.Message{Text: fmt.Sprintf("I know no registrations in *%s*.", tenant)}
+			return say(textf("I know no registrations in %s.", bold(tenant)))
 		}
-		return appreg.Message{Text: "I know no registrations yet. Start one with `/appreg new <tenant>`."}
+		return say(textf("I know no registrations yet. Start one with %s.", code("/appreg new <tenant>")))
 	}
 	pages := (len(regs) + listPageSize - 1) / listPageSize
 	page = min(max(page, 0), pages-1)
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d registration(s)*", len(regs))
+	t := appreg.T(bold(fmt.Sprintf("%d registration(s)", len(regs))))
 	if pages > 1 {
-		fmt.Fprintf(&b, " · page %d of %d", page+1, pages)
+		t = t.Append(fmt.Sprintf(" · page %d of %d", page+1, pages))
 	}
-	b.WriteString("\n")
+	t = t.Append("\n")
 	for _, r := range regs[page*listPageSize : min(len(regs), (page+1)*listPageSize)] {
-		fmt.Fprintf(&b, "• *%s* · %s · app `%s`", r.Name, r.Tenant, r.AppID)
+		t = t.Append("• ", bold(r.Name), " · ", r.Tenant, " · app ", code(r.AppID))
 		if r.Pending() {
-			b.WriteString(" · :hourglass: pending invitation (no service attached)")
+			t = t.Append(" · ", appreg.IconWait, "pending invitation (no service attached)")
 		}
-		b.WriteString("\n")
+		t = t.Append("\n")
 		for _, sec := range r.Secrets {
 			days := daysLeft(sec.Expires, now)
-			mark := ""
+			t = t.Append(fmt.Sprintf("    ◦ secret %s: expires %s (%d days)", secretLabel(sec), sec.Expires.In(loc).Format("2006-01-02"), days))
 			switch {
 			case !sec.Expires.After(now):
-				mark = " :red_circle: *expired*"
+				t = t.Append(" ", appreg.IconExpired, bold("expired"))
 			case days <= 30:
-				mark = " :warning: expiring soon"
+				t = t.Append(" ", appreg.IconWarn, "expiring soon")
 			}
-			fmt.Fprintf(&b, "    ◦ secret %s: expires %s (%d days)%s\n", secretLabel(sec), sec.Expires.In(loc).Format("2006-01-02"), days, mark)
+			t = t.Append("\n")
 		}
 	}
-	m := appreg.Message{Text: b.String()}
+	m := appreg.Message{Text: t}
 	if page+1 < pages {
-		m.Buttons = []appreg.Button{{ActionID: ActionListPage, Label: "Next page", Value: fmt.Sprintf("%d|%s", page+1, tenant)}}
+		m.Buttons = []appreg.Button{{ActionID: ActionListPage, Label: "Next page", Value: listPage{Page: page + 1, Tenant: tenant}.String()}}
 	}
 	return m
 }
 
 func msgOfferRotation(r *appreg.Registration, old appreg.SecretRecord, now time.Time) appreg.Message {
+	key := appreg.SecretKey{TenantID: r.TenantID, AppID: r.AppID, KeyID: old.KeyID}
 	return appreg.Message{
-		Text: fmt.Sprintf("Service *%s* already has its own secret on *%s* (expires %s, in %d days); each service gets exactly one. Rotate it instead?",
-			old.Service, r.Name, old.Expires.Format("2006-01-02"), daysLeft(old.Expires, now)),
-		Buttons: []appreg.Button{{ActionID: ActionRotate, Label: "Rotate secret", Value: RotateRef(r.TenantID, r.AppID, old.KeyID), Style: "primary"}},
+		Text: textf("Service %s already has its own secret on %s (expires %s, in %d days); each service gets exactly one. Rotate it instead?",
+			bold(old.Service), bold(r.Name), date(old.Expires), daysLeft(old.Expires, now)),
+		Buttons: []appreg.Button{{ActionID: appreg.ActionRotate, Label: "Rotate secret", Value: key.String(), Style: appreg.ButtonPrimary}},
 	}
 }
 
@@ -375,61 +450,72 @@ func flowTitle(c *appreg.Conversation) string {
 }
 
 func msgSecretAdded(c *appreg.Conversation, now time.Time) appreg.Message {
-	text := fmt.Sprintf(":white_check_mark: *New secret for service %s* on %s: expires %s (%d days); sent privately to <@%s>; expiry reminders scheduled.",
-		c.Service, c.Name, c.Progress.SecretExpires.Format("2006-01-02"), daysLeft(c.Progress.SecretExpires, now), c.Requester.User.ID)
-	return appreg.Message{Text: text + validationLine(c)}
+	return say(appreg.IconOK, bold("New secret for service "+c.Service),
+		textf(" on %s: expires %s (%d days); sent privately to %s; expiry reminders scheduled.",
+			c.Name, date(c.Progress.SecretExpires), daysLeft(c.Progress.SecretExpires, now), mention(c.Requester.User)),
+		validationLine(c))
 }
 
-func validationLine(c *appreg.Conversation) string {
-	line := ""
+func validationLine(c *appreg.Conversation) appreg.Text {
+	var t appreg.Text
 	if c.Progress.LifetimeNote != "" {
-		line += "\n:information_source: " + c.Progress.LifetimeNote
+		t = t.Append("\n", appreg.IconInfo, c.Progress.LifetimeNote)
 	}
 	if c.Progress.Validated {
-		return line + "\n:white_check_mark: Authentication validated."
+		return t.Append("\n", appreg.IconOK, "Authentication validated.")
 	}
-	return line + "\n:warning: Authentication not validated: " + c.Progress.ValidationNote
+	return t.Append("\n", appreg.IconWarn, "Authentication not validated: ", c.Progress.ValidationNote)
 }
 
 func msgRotated(c *appreg.Conversation, now time.Time) appreg.Message {
 	return appreg.Message{
-		Text: fmt.Sprintf(":arrows_counterclockwise: *New secret for service %s* on %s, expires %s (%d days); sent privately to <@%s>.%s\n"+
-			"Put it into the provider platform's configuration of service %s, check that the service works, then remove the old secret.",
-			c.Service, c.Name, c.Progress.SecretExpires.Format("2006-01-02"), daysLeft(c.Progress.SecretExpires, now), c.Requester.User.ID, validationLine(c), c.Service),
+		Text: appreg.T(appreg.IconRotate, bold("New secret for service "+c.Service),
+			textf(" on %s, expires %s (%d days); sent privately to %s.", c.Name, date(c.Progress.SecretExpires), daysLeft(c.Progress.SecretExpires, now), mention(c.Requester.User)),
+			validationLine(c),
+			fmt.Sprintf("\nPut it into the provider platform's configuration of service %s, check that the service works, then remove the old secret.", c.Service)),
 		Buttons: []appreg.Button{
-			{ActionID: ActionConfirm, Label: "The platform uses the new secret: remove the old one", Value: c.ID, Style: "danger"},
+			{ActionID: ActionConfirm, Label: "The platform uses the new secret: remove the old one", Value: c.ID, Style: appreg.ButtonDanger},
 			{ActionID: ActionKeep, Label: "Keep both for now", Value: c.ID},
 		},
 	}
 }
 
+func msgKeptBoth(c *appreg.Conversation) appreg.Message {
+	return say(textf("Both secrets of service %s stay. Remove the old one in the portal when the platform no longer uses it; %s keeps the record honest.",
+		bold(c.Service), code("/appreg check "+c.Name)))
+}
+
+func msgOldSecretRemoved(c *appreg.Conversation) appreg.Message {
+	return say(appreg.IconOK, textf("The old secret of service %s was removed. Reminders now follow the new one.", bold(c.Service)))
+}
+
 func msgNothingToClean(r *appreg.Registration) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf(":white_check_mark: Nothing to clean up for *%s*: the sign-in app holds no delegated permissions in the tenant and the registration has no permissions beyond the profile.", r.Name)}
+	return say(appreg.IconOK, textf("Nothing to clean up for %s: the sign-in app holds no delegated permissions in the tenant and the registration has no permissions beyond the profile.", bold(r.Name)))
 }
 
 func msgCleanupPlan(c *appreg.Conversation, r *appreg.Registration, plan *appreg.CleanupPlan) appreg.Message {
-	var b strings.Builder
-	fmt.Fprintf(&b, "*Not required once %s exists:*\n", r.Name)
+	t := appreg.T(bold("Not required once "+r.Name+" exists:"), "\n")
 	for _, g := range plan.Grants {
-		fmt.Fprintf(&b, "• delegated permissions of the sign-in app on %s: %s\n", g.Resource, strings.Join(g.Scopes, ", "))
+		t = t.Append(fmt.Sprintf("• delegated permissions of the sign-in app on %s: %s\n", g.Resource, strings.Join(g.Scopes, ", ")))
 	}
 	for _, p := range plan.Extra {
-		fmt.Fprintf(&b, "• application permission %s on the registration (not in the profile)\n", p.Name)
+		t = t.Append(fmt.Sprintf("• application permission %s on the registration (not in the profile)\n", p.Name))
 	}
 	if c.Identity != nil {
-		fmt.Fprintf(&b, "• the Application Administrator role of the onboarding admin: not removed here; request it with `/appreg role remove <admin's UPN> \"Application Administrator\"` (goes through an approval).\n")
+		t = t.Append(textf("• the Application Administrator role of the onboarding admin: not removed here; request it with %s (goes through an approval).\n",
+			code(`/appreg role remove <admin's UPN> "Application Administrator"`)))
 	}
-	b.WriteString("Remove the permissions listed?")
-	return appreg.Message{Text: b.String(), Buttons: []appreg.Button{
-		{ActionID: ActionConfirm, Label: "Remove them", Value: c.ID, Style: "danger"}, cancelButton(c),
+	t = t.Append("Remove the permissions listed?")
+	return appreg.Message{Text: t, Buttons: []appreg.Button{
+		{ActionID: ActionConfirm, Label: "Remove them", Value: c.ID, Style: appreg.ButtonDanger}, cancelButton(c),
 	}}
 }
 
 func msgCleanupDone(c *appreg.Conversation, r *appreg.Registration) appreg.Message {
 	plan := c.Cleanup
-	text := fmt.Sprintf(":broom: *Cleanup of %s done*: %d removed", r.Name, len(plan.Done))
+	t := appreg.T(appreg.IconClean, bold("Cleanup of "+r.Name+" done"), fmt.Sprintf(": %d removed", len(plan.Done)))
 	if len(plan.AlreadyGone) > 0 {
-		text += fmt.Sprintf(", %d were already gone", len(plan.AlreadyGone))
+		t = t.Append(fmt.Sprintf(", %d were already gone", len(plan.AlreadyGone)))
 	}
 	var names []string
 	for _, g := range plan.Grants {
@@ -443,40 +529,73 @@ func msgCleanupDone(c *appreg.Conversation, r *appreg.Registration) appreg.Messa
 		}
 	}
 	if len(names) > 0 {
-		text += " (" + strings.Join(names, "; ") + ")"
+		t = t.Append(" (" + strings.Join(names, "; ") + ")")
 	}
-	return appreg.Message{Text: text + ". Running the cleanup again is harmless."}
+	return appreg.Message{Text: t.Append(". Running the cleanup again is harmless.")}
+}
+
+// finding is one line of a check: OK, or drift with what fixes it.
+type finding struct {
+	ok     bool
+	what   string
+	detail string
+	fix    appreg.Text
+}
+
+// The fixes a check proposes for its findings.
+
+func fixServicePrincipal() appreg.Text {
+	return textf("A tenant admin must create it: open the registration in Entra ID → Enterprise applications, or run %s again.", code("/appreg new"))
+}
+
+func fixNotRequested() appreg.Text {
+	return appreg.T("Add it under API permissions, then grant admin consent (a Privileged Role Administrator).")
+}
+
+func fixNotConsented() appreg.Text {
+	return appreg.T("A Privileged Role Administrator or Global Administrator grants admin consent under API permissions.")
+}
+
+func fixRole(reg, role string) appreg.Text {
+	return textf("%s (through an approval).", code(fmt.Sprintf(`/appreg role add %s "%s"`, reg, role)))
+}
+
+func fixCleanup(reg string) appreg.Text { return appreg.T(code("/appreg cleanup " + reg)) }
+
+func fixNewSecret(reg, service, why string) appreg.Text {
+	return appreg.T(code("/appreg secret "+reg+" "+service), why)
 }
 
 func msgCheckReport(r *appreg.Registration, fs []finding) appreg.Message {
-	var b strings.Builder
 	drift := 0
 	for _, f := range fs {
 		if !f.ok {
 			drift++
 		}
 	}
+	var t appreg.Text
 	if drift == 0 {
-		fmt.Fprintf(&b, ":white_check_mark: *%s matches the record and the profile.*\n", r.Name)
+		t = appreg.T(appreg.IconOK, bold(r.Name+" matches the record and the profile."), "\n")
 	} else {
-		fmt.Fprintf(&b, ":mag: *%s: %d point(s) of drift.*\n", r.Name, drift)
+		t = appreg.T(appreg.IconSearch, bold(fmt.Sprintf("%s: %d point(s) of drift.", r.Name, drift)), "\n")
 	}
 	for _, f := range fs {
-		mark := ":white_check_mark:"
+		mark := appreg.IconOK
 		if !f.ok {
-			mark = ":warning:"
+			mark = appreg.IconWarn
 		}
-		fmt.Fprintf(&b, "%s %s: %s", mark, f.what, f.detail)
-		if !f.ok && f.fix != "" {
-			b.WriteString(" — fix: " + f.fix)
+		t = t.Append(mark, f.what+": "+f.detail)
+		if !f.ok && !f.fix.IsEmpty() {
+			t = t.Append(" — fix: ", f.fix)
 		}
-		b.WriteString("\n")
+		t = t.Append("\n")
 	}
-	return appreg.Message{Text: b.String()}
+	return appreg.Message{Text: t}
 }
 
-func reasonDeletedInTenant(c *appreg.Conversation) string {
-	return fmt.Sprintf("The registration %s (application id %s) no longer exists in the tenant: it was deleted outside the bot. Onboard again with `/appreg new %s`.", c.Name, c.Progress.AppID, c.Tenant)
+func reasonDeletedInTenant(c *appreg.Conversation) appreg.Text {
+	return textf("The registration %s (application id %s) no longer exists in the tenant: it was deleted outside the bot. Onboard again with %s.",
+		c.Name, c.Progress.AppID, code("/appreg new "+c.Tenant))
 }
 
 func lifetimeCappedNote(wanted, got time.Duration) string {
@@ -491,29 +610,57 @@ func validationFailedNote(checks []appreg.CredentialCheck, attempts int) string 
 			failed = append(failed, fmt.Sprintf("%s (%s)", ch.Resource, ch.Reason))
 		}
 	}
-	return fmt.Sprintf("after %d attempts the new secret still gets no token for %s. New credentials can take a few minutes to replicate; check again with `/appreg check` later.",
+	return fmt.Sprintf("after %d attempts the new secret still gets no token for %s. New credentials can take a few minutes to replicate; check again with /appreg check later.",
 		attempts, strings.Join(failed, "; "))
 }
 
-// Reasons: why a conversation paused, failed or was cancelled.
-const (
-	reasonEntraUnreachable    = "I could not reach Entra ID to get a sign-in code. Try a new code in a minute."
-	reasonCodeNotDelivered    = "I could not show you the sign-in code. Ask for a new one."
-	reasonDeclined            = "The customer admin declined the sign-in. Ask for a new code when they are ready."
-	reasonCodeExpired         = "The sign-in code expired before the admin signed in."
-	reasonSessionLost         = "I need the customer admin to sign in again to go on (the bot restarted, and the admin's session was not kept). Nothing was lost: the creation continues where it stopped."
-	reasonSignInInterrupted   = "The bot restarted while waiting for the sign-in, so the code shown earlier no longer works here."
-	reasonCannotPost          = "I cannot post in that channel, so I could not open the thread. Invite me with `/invite @appreg-bot` (or use a channel I am in), then run the command again. Nothing was done."
-	reasonCannotPostApprovals = "I cannot post in the approvals channel set in `BOT_APPROVALS_CHANNEL`, so the request could not be posted. Ask the people who run the bot to invite me there. Nothing was changed."
-)
-
-func reasonConditionalAccess(detail string) string {
-	return "The tenant's Conditional Access policy blocked the device-code sign-in" + detailSuffix(detail) +
-		". Nothing was created. The customer admin can exclude their account from the policy that blocks the device code flow for the time of the onboarding (Entra admin center → Protection → Conditional Access), or ask their Conditional Access administrator to; then start again with `/appreg new`."
+func validationSkippedNote(c *appreg.Conversation) string {
+	return "not checked: the bot restarted after delivering the secret. Check it with /appreg check " + c.Name + "."
 }
 
-func reasonRefused(detail string) string {
-	return "Entra ID refused the sign-in" + detailSuffix(detail) + ". Ask for a new code and try again; if it happens again, the admin should check the account's sign-in logs."
+const validationStoppedNote = "not finished: the bot stopped while checking."
+
+// Reasons: why a conversation paused, failed or was cancelled.
+
+func reasonEntraUnreachable() appreg.Text {
+	return appreg.T("I could not reach Entra ID to get a sign-in code. Try a new code in a minute.")
+}
+
+func reasonCodeNotDelivered(err error) appreg.Text {
+	return appreg.T("I could not show you the sign-in code (", appreg.ErrorMessage(err), "). Ask for a new one once that is fixed.")
+}
+
+func reasonDeclined() appreg.Text {
+	return appreg.T("The customer admin declined the sign-in. Ask for a new code when they are ready.")
+}
+
+func reasonCodeExpired() appreg.Text {
+	return appreg.T("The sign-in code expired before the admin signed in.")
+}
+
+func reasonSessionLost() appreg.Text {
+	return appreg.T("I need the customer admin to sign in again to go on (the bot restarted, and the admin's session was not kept). Nothing was lost: the creation continues where it stopped.")
+}
+
+func reasonSignInInterrupted() appreg.Text {
+	return appreg.T("The bot restarted while waiting for the sign-in, so the code shown earlier no longer works here.")
+}
+
+func reasonCannotPost(err error) appreg.Text {
+	return appreg.T("I cannot post in that channel, so I could not open the thread (", appreg.ErrorMessage(err), "). Invite me to the channel (or use one I am in), then run the command again. Nothing was done.")
+}
+
+func reasonCannotPostApprovals(err error) appreg.Text {
+	return appreg.T("I cannot post in the approvals channel, so the request could not be posted (", appreg.ErrorMessage(err), "). Ask the people who run the bot to invite me there. Nothing was changed.")
+}
+
+func reasonConditionalAccess(detail string) appreg.Text {
+	return textf("The tenant's Conditional Access policy blocked the device-code sign-in%s. Nothing was created. The customer admin can exclude their account from the policy that blocks the device code flow for the time of the onboarding (Entra admin center → Protection → Conditional Access), or ask their Conditional Access administrator to; then start again with %s.",
+		detailSuffix(detail), code("/appreg new"))
+}
+
+func reasonRefused(detail string) appreg.Text {
+	return appreg.T("Entra ID refused the sign-in" + detailSuffix(detail) + ". Ask for a new code and try again; if it happens again, the admin should check the account's sign-in logs.")
 }
 
 func detailSuffix(detail string) string {
@@ -523,78 +670,197 @@ func detailSuffix(detail string) string {
 	return " (" + detail + ")"
 }
 
-func reasonWrongTenant(id appreg.Identity, wanted string) string {
-	return fmt.Sprintf("%s signed in to %s (tenant id %s, %s), not to %s as requested. Nothing was created. Start again with `/appreg new` and make sure the admin signs in with an account of the right tenant.",
-		id.Account, id.TenantName, id.TenantID, id.DefaultDomain, wanted)
+func reasonWrongTenant(id appreg.Identity, wanted string) appreg.Text {
+	return textf("%s signed in to %s (tenant id %s, %s), not to %s as requested. Nothing was created. Start again with %s and make sure the admin signs in with an account of the right tenant.",
+		id.Account, id.TenantName, id.TenantID, id.DefaultDomain, wanted, code("/appreg new"))
 }
 
-func reasonMissingRole(id appreg.Identity) string {
-	return fmt.Sprintf("%s does not hold the Application Administrator role (nor Cloud Application Administrator or Global Administrator), which the onboarding requires beforehand. Nothing was created. A Global Administrator or Privileged Role Administrator can assign the role in Microsoft Entra roles and administrators; then start again with `/appreg new`.", id.Account)
+func reasonMissingRole(id appreg.Identity) appreg.Text {
+	return textf("%s does not hold the Application Administrator role (nor Cloud Application Administrator or Global Administrator), which the onboarding requires beforehand. Nothing was created. A Global Administrator or Privileged Role Administrator can assign the role in Microsoft Entra roles and administrators; then start again with %s.",
+		id.Account, code("/appreg new"))
 }
 
-func reasonNameTakenInTenant(name string, id *appreg.Identity) string {
+func reasonRolesUnreadable(id appreg.Identity, err error) appreg.Text {
+	return appreg.T("I could not read the directory roles of ", id.Account, ": ", appreg.ErrorMessage(err))
+}
+
+func reasonNameTakenInTenant(name string, id *appreg.Identity) appreg.Text {
 	tenant := "the tenant"
 	if id != nil {
 		tenant = id.TenantName
 	}
-	return fmt.Sprintf("An app registration named %q already exists in %s. Choose another name.", name, tenant)
+	return appreg.T(fmt.Sprintf("An app registration named %q already exists in %s. Choose another name.", name, tenant))
 }
 
-func reasonIdle(d time.Duration) string {
-	return fmt.Sprintf("Nobody continued this onboarding for %s. Start again with `/appreg new`.", d.Round(time.Minute))
+func reasonIdle(d time.Duration) appreg.Text {
+	return textf("Nobody continued this onboarding for %s. Start again with %s.", d.Round(time.Minute), code("/appreg new"))
 }
+
+func reasonNotPrivileged(id appreg.Identity) appreg.Text {
+	return appreg.T(fmt.Sprintf("%s is not a Privileged Role Administrator (nor a Global Administrator) of %s, and only they can give or take directory roles. Ask for a new code and have one of them sign in.", id.Account, id.TenantName))
+}
+
+func msgCannotOpenThread(reason appreg.Text) appreg.Message {
+	return say(appreg.IconWarn, reason)
+}
+
+// Role changes.
+
+func msgNoApprovalsChannel() appreg.Message {
+	return say(textf("Role changes need an approvals channel: ask the people who run the bot to set %s.", code("BOT_APPROVALS_CHANNEL")))
+}
+
+func msgUnknownRole(typed string, roles []string) appreg.Message {
+	return say(fmt.Sprintf("I don't know the role %q. Roles I can request: %s.", typed, strings.Join(roles, ", ")))
+}
+
+func msgRoleRequested(rc *appreg.RoleChange, approvals appreg.Place) appreg.Message {
+	return say(textf("Requested: %s %s %s %s. An approver decides in %s; I'll message you on each change.",
+		rc.Op, bold(rc.Role), preposition(rc.Op), bold(rc.PrincipalLabel), appreg.Channel(approvals.Channel)))
+}
+
+func describeRoleChange(rc *appreg.RoleChange) appreg.Text {
+	return textf("%s %s %s %s", rc.Op, bold(rc.Role), preposition(rc.Op), bold(rc.PrincipalLabel))
+}
+
+func msgNotApprover(why string) appreg.Message {
+	return say(appreg.IconStop, why)
+}
+
+const (
+	whySelfApproval = "You requested this change, so you cannot decide it: another approver must."
+	whyNotApprover  = "Only the approvers named in BOT_APPROVERS can decide role changes."
+)
 
 func msgAlreadyDecided(c *appreg.Conversation) appreg.Message {
 	if c.Role != nil && c.Role.Approver != nil {
-		return appreg.Message{Text: fmt.Sprintf("This request was already decided by <@%s> (%s).", c.Role.Approver.User.ID, c.Role.Decision)}
+		return say(textf("This request was already decided by %s (%s).", mention(c.Role.Approver.User), c.Role.Decision))
 	}
-	return appreg.Message{Text: "This request is no longer waiting for a decision (" + describeState(c.State) + ")."}
+	return say("This request is no longer waiting for a decision (" + describeState(c.State) + ").")
 }
 
-func reasonNotPrivileged(id appreg.Identity) string {
-	return fmt.Sprintf("%s is not a Privileged Role Administrator (nor a Global Administrator) of %s, and only they can give or take directory roles. Ask for a new code and have one of them sign in.", id.Account, id.TenantName)
+func msgApproved(approver appreg.Caller) appreg.Message {
+	return say(appreg.IconOK, textf("Approved by %s. Next: a Privileged Role Administrator of the tenant signs in; the code goes to %s only.",
+		mention(approver.User), mention(approver.User)))
 }
+
+func msgApprovedDM(c *appreg.Conversation, approver appreg.Caller) appreg.Message {
+	return say(textf("Your request to %s was approved by %s.", describeRoleChange(c.Role), mention(approver.User)))
+}
+
+func reasonRejected(approver appreg.Caller, why string) appreg.Text {
+	return textf("Rejected by %s: %s", mention(approver.User), why)
+}
+
+func msgRejectedDM(c *appreg.Conversation, approver appreg.Caller, why string) appreg.Message {
+	return say(textf("Your request to %s was rejected by %s: %s", describeRoleChange(c.Role), mention(approver.User), why))
+}
+
+const (
+	whyRejectNeedsReason = "Please say why, for the requester."
+	whyNotRoleChange     = "This is not a role change."
+	whyDecidedMeanwhile  = "Someone decided this request meanwhile."
+	whyChangedMeanwhile  = "This conversation changed meanwhile; look at the thread."
+)
+
+func rejectForm(c *appreg.Conversation) appreg.Form {
+	return appreg.Form{
+		ID: FormReject, Conversation: c.ID, Title: "Reject role change", Submit: "Reject",
+		Inputs: []appreg.FormInput{{ID: InputReason, Label: "Why is it rejected?", Hint: "The requester sees this.", MaxLength: 300}},
+	}
+}
+
+func nameForm(c *appreg.Conversation) appreg.Form {
+	return appreg.Form{
+		ID: FormName, Conversation: c.ID, Title: "Registration name", Submit: "Create",
+		Inputs: []appreg.FormInput{{
+			ID: InputName, Label: "Registration name for service " + c.Service,
+			Hint:        "3–15 characters; no dot, no blank, none of \\ / : * ? \" < > |; unique per service.",
+			Placeholder: "e.g. DR-Contoso", MaxLength: 64,
+		}},
+	}
+}
+
+func roleOutcome(rc *appreg.RoleChange, changed bool) string {
+	switch {
+	case rc.Op == "add" && changed:
+		return fmt.Sprintf("%s now holds %s.", rc.PrincipalLabel, rc.Role)
+	case rc.Op == "add":
+		return fmt.Sprintf("%s already held %s; nothing changed.", rc.PrincipalLabel, rc.Role)
+	case changed:
+		return fmt.Sprintf("%s no longer holds %s.", rc.PrincipalLabel, rc.Role)
+	}
+	return fmt.Sprintf("%s did not hold %s; nothing changed.", rc.PrincipalLabel, rc.Role)
+}
+
+func msgRoleDone(rc *appreg.RoleChange) appreg.Message { return say(appreg.IconOK, rc.Outcome) }
+
+func msgRoleDoneDM(rc *appreg.RoleChange) appreg.Message {
+	return say("Your role change is done: " + rc.Outcome)
+}
+
+func reasonApprovalExpired(ttl time.Duration) appreg.Text {
+	return appreg.T(fmt.Sprintf("Expired: nobody decided within %s. Request it again if it is still needed.", ttl.Round(time.Minute)))
+}
+
+func msgApprovalExpired(c *appreg.Conversation) appreg.Message { return say(appreg.IconWait, c.Reason) }
+
+func msgApprovalExpiredDM(c *appreg.Conversation) appreg.Message {
+	return say(textf("Your request to %s expired without a decision.", describeRoleChange(c.Role)))
+}
+
+func msgRejected(c *appreg.Conversation) appreg.Message { return say(appreg.IconFail, c.Reason) }
 
 func msgAudit(recs []appreg.AuditRecord, filter string, loc *time.Location) appreg.Message {
 	if len(recs) == 0 {
 		if filter != "" {
-			return appreg.Message{Text: fmt.Sprintf("No audit records about %q.", filter)}
+			return say(fmt.Sprintf("No audit records about %q.", filter))
 		}
-		return appreg.Message{Text: "No audit records yet."}
+		return say("No audit records yet.")
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "*Latest %d audit record(s)*", len(recs))
+	t := appreg.T(bold(fmt.Sprintf("Latest %d audit record(s)", len(recs))))
 	if filter != "" {
-		fmt.Fprintf(&b, " about %s", filter)
+		t = t.Append(" about ", filter)
 	}
-	b.WriteString("\n")
+	t = t.Append("\n")
 	for _, r := range recs {
-		fmt.Fprintf(&b, "• %s <@%s> %s", r.At.In(loc).Format("2006-01-02 15:04"), r.Actor, r.Action)
+		t = t.Append("• ", r.At.In(loc).Format("2006-01-02 15:04"), " ", appreg.MentionID(r.Actor), " ", r.Action)
 		if r.Target != "" {
-			fmt.Fprintf(&b, " · %s", r.Target)
+			t = t.Append(" · ", r.Target)
 		}
 		if r.Detail != "" {
-			fmt.Fprintf(&b, " · %s", r.Detail)
+			t = t.Append(" · ", r.Detail)
 		}
-		fmt.Fprintf(&b, " → %s\n", r.Outcome)
+		t = t.Append(" → ", r.Outcome, "\n")
 	}
-	return appreg.Message{Text: b.String()}
+	return appreg.Message{Text: t}
 }
 
 func msgUpcoming(next []Upcoming, now time.Time, loc *time.Location) appreg.Message {
 	if len(next) == 0 {
-		return appreg.Message{Text: "No expiry reminders are scheduled."}
+		return say("No expiry reminders are scheduled.")
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "*Next %d expiry reminder(s)*\n", len(next))
+	t := appreg.T(bold(fmt.Sprintf("Next %d expiry reminder(s)", len(next))), "\n")
 	for _, u := range next {
-		fmt.Fprintf(&b, "• %s · *%s* (%s) service %s · secret expires %s (%d days) · %s\n",
-			u.Due.In(loc).Format("2006-01-02 15:04"), u.Secret.Registration, u.Secret.Tenant, u.Secret.Service,
-			u.Secret.Expires.In(loc).Format("2006-01-02"), daysLeft(u.Secret.Expires, now), u.What)
+		t = t.Append("• ", u.Due.In(loc).Format("2006-01-02 15:04"), " · ", bold(u.Secret.Registration),
+			fmt.Sprintf(" (%s) service %s · secret expires %s (%d days) · %s\n",
+				u.Secret.Tenant, u.Secret.Service, u.Secret.Expires.In(loc).Format("2006-01-02"), daysLeft(u.Secret.Expires, now), u.What))
 	}
-	return appreg.Message{Text: b.String()}
+	return appreg.Message{Text: t}
 }
 
 func msgLateCancel(c *appreg.Conversation) appreg.Message {
-	return appreg.Message{Text: fmt.Sprintf(":warning: Correction: the cancel came while the registration was being created. *%s* (application id `%s`) exists in the tenant and is left in place; a tenant admin can delete it under App registrations if it is not wanted.", c.Name, c.Progress.AppID)}
+	return say(appreg.IconWarn, textf("Correction: the cancel came while the registration was being created. %s (application id %s) exists in the tenant and is left in place; a tenant admin can delete it under App registrations if it is not wanted.",
+		bold(c.Name), code(c.Progress.AppID)))
+}
+
+func msgBrokenButton() appreg.Message {
+	return say(textf("That button is broken; run %s.", code("/appreg list")))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none given)"
+	}
+	return s
 }

@@ -3,9 +3,7 @@ package wizard
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 )
@@ -25,15 +23,6 @@ func DefaultRoles() []string {
 // privilegedRoles may assign directory roles.
 var privilegedRoles = []string{"Privileged Role Administrator", "Global Administrator"}
 
-// Action ids of the approval thread.
-const (
-	ActionApprove     = "appreg.approve"
-	ActionReject      = "appreg.reject"
-	ActionRoleRequest = "appreg.role_request" // value: RotateRef-like "tenantID/appID|role"
-	FormReject        = "appreg.reject"
-	InputReason       = "reason"
-)
-
 // parseRole splits "<role words…> [reason…]": the longest prefix of words
 // that names a role in the table is the role, the rest is the reason.
 func (w *Wizard) parseRole(words []string) (role, reason string, ok bool) {
@@ -52,12 +41,12 @@ func (w *Wizard) roleCommand(ctx context.Context, caller appreg.Caller, args []s
 	if len(args) < 3 || (args[0] != "add" && args[0] != "remove") {
 		return reply(msgUsageOf("role"))
 	}
-	if w.cfg.ApprovalsChannel == "" {
-		return reply(appreg.Message{Text: "Role changes need an approvals channel: ask the people who run the bot to set `BOT_APPROVALS_CHANNEL`."})
+	if w.cfg.approvals(caller.Platform) == "" {
+		return reply(msgNoApprovalsChannel())
 	}
 	role, reason, ok := w.parseRole(args[2:])
 	if !ok {
-		return reply(appreg.Message{Text: fmt.Sprintf("I don't know the role %q. Roles I can request: %s.", strings.Join(args[2:], " "), strings.Join(w.cfg.Roles, ", "))})
+		return reply(msgUnknownRole(strings.Join(args[2:], " "), w.cfg.Roles))
 	}
 	c, err := w.roleConversation(ctx, args[0], args[1], role, reason)
 	if err != nil {
@@ -68,8 +57,7 @@ func (w *Wizard) roleCommand(ctx context.Context, caller appreg.Caller, args []s
 	}
 	w.audit(ctx, appreg.AuditRecord{Actor: caller.User.ID, Action: "role.request", Tenant: c.Tenant, Target: c.Role.PrincipalLabel,
 		Detail: fmt.Sprintf("%s %s; reason: %s", c.Role.Op, c.Role.Role, orNone(reason))})
-	return reply(appreg.Message{Text: fmt.Sprintf("Requested: %s *%s* %s *%s*. An approver decides in <#%s>; I'll message you on each change.",
-		c.Role.Op, c.Role.Role, map[string]string{"add": "for", "remove": "from"}[c.Role.Op], c.Role.PrincipalLabel, w.cfg.ApprovalsChannel)})
+	return reply(msgRoleRequested(c.Role, w.approvalsPlace(c)))
 }
 
 // roleConversation prepares a role change for a registration (by name or
@@ -95,11 +83,10 @@ func (w *Wizard) roleConversation(ctx context.Context, op, principal, role, reas
 	return c, nil
 }
 
-func orNone(s string) string {
-	if s == "" {
-		return "(none given)"
-	}
-	return s
+// approvalsPlace is where a role change's request is posted: the approvals
+// channel of its requester's platform.
+func (w *Wizard) approvalsPlace(c *appreg.Conversation) appreg.Place {
+	return appreg.Place{Platform: c.Requester.Platform, Channel: w.cfg.approvals(c.Requester.Platform)}
 }
 
 // requestApproval posts the request in the approvals channel: the thread
@@ -108,7 +95,12 @@ func (w *Wizard) requestApproval(ctx context.Context, c *appreg.Conversation) er
 	if err := w.move(ctx, c, appreg.StateAwaitingApproval, nil); err != nil {
 		return err
 	}
-	ref, err := w.chat.Post(ctx, appreg.Place{Channel: w.cfg.ApprovalsChannel}, statusMessage(c, w.cfg.Location))
+	return w.postRequest(ctx, c)
+}
+
+// postRequest posts a request waiting for approval and records where.
+func (w *Wizard) postRequest(ctx context.Context, c *appreg.Conversation) error {
+	ref, err := w.chat.Post(ctx, w.approvalsPlace(c), statusMessage(c, w.cfg.Location))
 	if err != nil {
 		return w.cannotPost(ctx, c, err, reasonCannotPostApprovals)
 	}
@@ -116,49 +108,38 @@ func (w *Wizard) requestApproval(ctx context.Context, c *appreg.Conversation) er
 	return w.save(ctx, c)
 }
 
-// mayApprove reports whether caller may decide c, and why not.
+// mayApprove reports whether caller may decide c, and why not. The
+// platform answers at decision time, from no cache.
 func (w *Wizard) mayApprove(ctx context.Context, c *appreg.Conversation, caller appreg.Caller) (bool, string) {
 	if caller.User.ID == c.Requester.User.ID {
-		return false, "You requested this change, so you cannot decide it: another approver must."
+		return false, whySelfApproval
 	}
-	for _, a := range w.cfg.Approvers {
-		if a == caller.User.ID {
-			return true, ""
-		}
-		if isGroupID(a) {
-			members, err := w.chat.GroupMembers(ctx, a) // at decision time: no cache
-			if err != nil {
-				w.log.Warn("approver group not resolved", "group", a, "err", err)
-				continue
-			}
-			if slices.Contains(members, caller.User.ID) {
-				return true, ""
-			}
-		}
+	ok, err := w.chat.IsOneOf(ctx, caller.Platform, caller.User.ID, w.cfg.Approvers)
+	if err != nil {
+		w.log.Warn("approvers not all resolved", "err", err)
 	}
-	return false, "Only the approvers named in `BOT_APPROVERS` can decide role changes."
+	if !ok {
+		return false, whyNotApprover
+	}
+	return true, ""
 }
 
 // decide handles Approve and Reject clicks.
-func (w *Wizard) decide(ctx context.Context, c *appreg.Conversation, a appreg.Action) error {
+func (w *Wizard) decide(ctx context.Context, c *appreg.Conversation, a appreg.Action) (appreg.Answer, error) {
 	action := map[string]string{ActionApprove: "role.approve", ActionReject: "role.reject"}[a.ActionID]
 	record := appreg.AuditRecord{Actor: a.Caller.User.ID, Action: action, Tenant: c.Tenant, Target: c.Role.PrincipalLabel,
 		Detail: fmt.Sprintf("%s %s (request %s)", c.Role.Op, c.Role.Role, c.ID)}
 	if ok, why := w.mayApprove(ctx, c, a.Caller); !ok {
 		record.Outcome = "denied: " + why
 		w.audit(ctx, record)
-		w.privately(ctx, a.Caller, appreg.Message{Text: ":no_entry: " + why})
-		return nil
+		return appreg.Notice(msgNotApprover(why)), nil
 	}
 	if c.State != appreg.StateAwaitingApproval || c.Role.Approver != nil {
-		w.privately(ctx, a.Caller, msgAlreadyDecided(c))
-		return nil
+		return appreg.Notice(msgAlreadyDecided(c)), nil
 	}
 	if a.ActionID == ActionReject {
-		return w.chat.OpenForm(ctx, a.Trigger, a.Caller.User.ID, appreg.Form{
-			ID: FormReject, Conversation: c.ID, Title: "Reject role change", Submit: "Reject",
-			Inputs: []appreg.FormInput{{ID: InputReason, Label: "Why is it rejected?", Hint: "The requester sees this.", MaxLength: 300}},
-		})
+		form := rejectForm(c)
+		return appreg.Answer{Form: &form}, nil
 	}
 	// Recording the approver is the compare-and-set that makes the decision
 	// once: of two approvers clicking at once, one wins, the other is told.
@@ -167,18 +148,18 @@ func (w *Wizard) decide(ctx context.Context, c *appreg.Conversation, a appreg.Ac
 	if err := w.save(ctx, c); err != nil {
 		if appreg.ErrorKind(err) == appreg.KindConflict {
 			if cur, lerr := w.store.Conversation(ctx, c.ID); lerr == nil {
-				w.privately(ctx, a.Caller, msgAlreadyDecided(cur))
+				return appreg.Notice(msgAlreadyDecided(cur)), nil
 			}
-			return nil
+			return appreg.Answer{}, nil
 		}
-		return err
+		return appreg.Answer{}, err
 	}
 	w.audit(ctx, record)
 	w.updateStatus(ctx, c)
-	w.post(ctx, c, appreg.Message{Text: fmt.Sprintf(":white_check_mark: Approved by <@%s>. Next: a Privileged Role Administrator of the tenant signs in; the code goes to <@%s> only.", approver.User.ID, approver.User.ID)})
-	w.dmRequester(ctx, c, fmt.Sprintf("Your request to %s *%s* %s *%s* was approved by <@%s>.", c.Role.Op, c.Role.Role, preposition(c.Role.Op), c.Role.PrincipalLabel, approver.User.ID))
+	w.post(ctx, c, msgApproved(approver))
+	w.direct(ctx, c, msgApprovedDM(c, approver))
 	w.spawn(c.ID, w.signIn)
-	return nil
+	return appreg.Answer{}, nil
 }
 
 // reject handles the rejection form.
@@ -189,7 +170,7 @@ func (w *Wizard) reject(ctx context.Context, s appreg.Submission) (map[string]st
 		return fail(appreg.ErrorMessage(err))
 	}
 	if c.Role == nil {
-		return fail("This is not a role change.")
+		return fail(whyNotRoleChange)
 	}
 	if ok, why := w.mayApprove(ctx, c, s.Caller); !ok {
 		w.audit(ctx, appreg.AuditRecord{Actor: s.Caller.User.ID, Action: "role.reject", Tenant: c.Tenant, Target: c.Role.PrincipalLabel, Outcome: "denied: " + why})
@@ -197,27 +178,27 @@ func (w *Wizard) reject(ctx context.Context, s appreg.Submission) (map[string]st
 	}
 	reason := strings.TrimSpace(s.Values[InputReason])
 	if reason == "" {
-		return fail("Please say why, for the requester.")
+		return fail(whyRejectNeedsReason)
 	}
 	if c.State != appreg.StateAwaitingApproval || c.Role.Approver != nil {
-		return fail(msgAlreadyDecided(c).Text)
+		return fail(msgAlreadyDecided(c).Text.String())
 	}
 	approver := s.Caller
 	if err := w.move(ctx, c, appreg.StateRejected, func(c *appreg.Conversation) {
 		rc := *c.Role
 		rc.Approver, rc.Decision, rc.DecidedAt = &approver, "rejected: "+reason, w.now().UTC()
 		c.Role = &rc
-		c.Reason = fmt.Sprintf("Rejected by <@%s>: %s", approver.User.ID, reason)
+		c.Reason = reasonRejected(approver, reason)
 	}); err != nil {
 		if appreg.ErrorKind(err) == appreg.KindConflict {
-			return fail("Someone decided this request meanwhile.")
+			return fail(whyDecidedMeanwhile)
 		}
 		return fail(appreg.ErrorMessage(err))
 	}
 	w.audit(ctx, appreg.AuditRecord{Actor: approver.User.ID, Action: "role.reject", Tenant: c.Tenant, Target: c.Role.PrincipalLabel,
 		Detail: fmt.Sprintf("%s %s (request %s): %s", c.Role.Op, c.Role.Role, c.ID, reason)})
-	w.post(ctx, c, appreg.Message{Text: ":x: " + c.Reason})
-	w.dmRequester(ctx, c, fmt.Sprintf("Your request to %s *%s* %s *%s* was rejected by <@%s>: %s", c.Role.Op, c.Role.Role, preposition(c.Role.Op), c.Role.PrincipalLabel, approver.User.ID, reason))
+	w.post(ctx, c, msgRejected(c))
+	w.direct(ctx, c, msgRejectedDM(c, approver, reason))
 	return nil, nil
 }
 
@@ -226,13 +207,6 @@ func preposition(op string) string {
 		return "from"
 	}
 	return "for"
-}
-
-// dmRequester sends the requester a direct message about their request.
-func (w *Wizard) dmRequester(ctx context.Context, c *appreg.Conversation, text string) {
-	if _, err := w.chat.Post(ctx, appreg.Place{Channel: c.Requester.User.ID}, appreg.Message{Text: text}); err != nil {
-		w.log.Warn("requester not messaged", "conversation", c.ID, "err", err)
-	}
 }
 
 // executeRole assigns or removes the role once a Privileged Role
@@ -247,23 +221,14 @@ func (w *Wizard) executeRole(ctx context.Context, c *appreg.Conversation, sess a
 		w.audit(ctx, record)
 		return err
 	}
-	switch {
-	case rc.Op == "add" && changed:
-		rc.Outcome = fmt.Sprintf("%s now holds %s.", rc.PrincipalLabel, rc.Role)
-	case rc.Op == "add":
-		rc.Outcome = fmt.Sprintf("%s already held %s; nothing changed.", rc.PrincipalLabel, rc.Role)
-	case changed:
-		rc.Outcome = fmt.Sprintf("%s no longer holds %s.", rc.PrincipalLabel, rc.Role)
-	default:
-		rc.Outcome = fmt.Sprintf("%s did not hold %s; nothing changed.", rc.PrincipalLabel, rc.Role)
-	}
+	rc.Outcome = roleOutcome(rc, changed)
 	record.Outcome = "ok: " + rc.Outcome
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
 		return err
 	}
 	w.audit(ctx, record)
-	w.post(ctx, c, appreg.Message{Text: ":white_check_mark: " + rc.Outcome})
-	w.dmRequester(ctx, c, "Your role change is done: "+rc.Outcome)
+	w.post(ctx, c, msgRoleDone(rc))
+	w.direct(ctx, c, msgRoleDoneDM(rc))
 	return nil
 }
 
@@ -285,13 +250,13 @@ func (w *Wizard) applyRole(ctx context.Context, sess appreg.Session, rc *appreg.
 // expireApproval ends a request nobody decided within the approval TTL.
 func (w *Wizard) expireApproval(ctx context.Context, c *appreg.Conversation) error {
 	if err := w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) {
-		c.Reason = fmt.Sprintf("Expired: nobody decided within %s. Request it again if it is still needed.", w.cfg.ApprovalTTL.Round(time.Minute))
+		c.Reason = reasonApprovalExpired(w.cfg.ApprovalTTL)
 	}); err != nil {
 		return err
 	}
 	w.audit(ctx, appreg.AuditRecord{Actor: "bot", Action: "role.expire", Tenant: c.Tenant, Target: c.Role.PrincipalLabel, Detail: "request " + c.ID})
-	w.post(ctx, c, appreg.Message{Text: ":hourglass: " + c.Reason})
-	w.dmRequester(ctx, c, fmt.Sprintf("Your request to %s *%s* %s *%s* expired without a decision.", c.Role.Op, c.Role.Role, preposition(c.Role.Op), c.Role.PrincipalLabel))
+	w.post(ctx, c, msgApprovalExpired(c))
+	w.direct(ctx, c, msgApprovalExpiredDM(c))
 	return nil
 }
 

@@ -17,16 +17,13 @@ const (
 )
 
 func approvalConfig(c *Config) {
-	c.ApprovalsChannel = approvals
+	c.Approvals = map[string]string{"slack": approvals}
 	c.Approvers = []string{approver, "S_APPROVERS"}
 }
 
 func (h *harness) clickAs(user, action, conv string) {
 	h.t.Helper()
-	if err := h.w.Act(h.ctx, appreg.Action{Caller: appreg.Caller{Platform: "slack", User: appreg.User{ID: user}, Channel: approvals},
-		ActionID: action, Value: conv, Trigger: "trig"}); err != nil {
-		h.t.Fatal(err)
-	}
+	h.act(appreg.Caller{Platform: "slack", User: appreg.User{ID: user}, Channel: approvals}, action, conv)
 }
 
 // requestRole onboards Voice1 and requests Teams Administrator for it; it
@@ -35,13 +32,13 @@ func (h *harness) requestRole() string {
 	h.t.Helper()
 	h.onboard()
 	r := h.command(requester, "role add Voice1 teams administrator needed for voice routes")
-	if !strings.Contains(r.Text, "Requested: add *Teams Administrator* for *Voice1*") {
+	if !strings.Contains(r.Text, "Requested: add Teams Administrator for Voice1") {
 		h.t.Fatalf("reply = %q", r.Text)
 	}
 	root := h.wait(func(s fakes.Said) bool {
 		return s.Kind == "post" && s.Place.Channel == approvals && s.Place.Thread == ""
 	})
-	for _, want := range []string{"Role change in", "add Teams Administrator for Voice1", "<@U_REQ>", "needed for voice routes"} {
+	for _, want := range []string{"Role change in", "add Teams Administrator for Voice1", "@U_REQ", "needed for voice routes"} {
 		if !strings.Contains(root.Text(), want) {
 			h.t.Errorf("request lacks %q: %s", want, root.Text())
 		}
@@ -75,12 +72,12 @@ func TestRoleChangeThroughApproval(t *testing.T) {
 		t.Fatalf("code shown to %s", code.User)
 	}
 	h.wait(func(s fakes.Said) bool {
-		return s.Place.Channel == requester && strings.Contains(s.Text(), "was approved by <@U_APPROVER>")
+		return s.Kind == "direct" && s.User == requester && strings.Contains(s.Text(), "was approved by @U_APPROVER")
 	})
 	h.approveNext(2)
 	c := h.waitState(appreg.StateExpired)
-	if !strings.Contains(c.Reason, "is not a Privileged Role Administrator") || len(h.tenant.RolesOf(app)) != 0 {
-		t.Fatalf("reason %q, roles %v", c.Reason, h.tenant.RolesOf(app))
+	if !strings.Contains(c.Reason.String(), "is not a Privileged Role Administrator") || len(h.tenant.RolesOf(app)) != 0 {
+		t.Fatalf("reason %q, roles %v", c.Reason.String(), h.tenant.RolesOf(app))
 	}
 	// A Privileged Role Administrator signs in with a new code.
 	h.tenant.Roles = []string{"Privileged Role Administrator"}
@@ -91,7 +88,7 @@ func TestRoleChangeThroughApproval(t *testing.T) {
 		t.Fatalf("roles = %v", got)
 	}
 	h.wait(func(s fakes.Said) bool {
-		return s.Place.Channel == requester && strings.Contains(s.Text(), "Voice1 now holds Teams Administrator")
+		return s.Kind == "direct" && s.User == requester && strings.Contains(s.Text(), "Voice1 now holds Teams Administrator")
 	})
 	h.wait(fakes.Containing("update", "Done: Voice1 now holds Teams Administrator"))
 
@@ -175,11 +172,11 @@ func TestRejectAndExpire(t *testing.T) {
 		t.Fatal(errs)
 	}
 	c := h.waitState(appreg.StateRejected)
-	if !strings.Contains(c.Reason, "use Teams Communications Administrator instead") {
-		t.Fatalf("reason = %q", c.Reason)
+	if !strings.Contains(c.Reason.String(), "use Teams Communications Administrator instead") {
+		t.Fatalf("reason = %q", c.Reason.String())
 	}
 	h.wait(func(s fakes.Said) bool {
-		return s.Place.Channel == requester && strings.Contains(s.Text(), "was rejected by <@U_APPROVER>")
+		return s.Kind == "direct" && s.User == requester && strings.Contains(s.Text(), "was rejected by @U_APPROVER")
 	})
 	h.clickAs(approver, ActionApprove, conv)
 	h.wait(func(s fakes.Said) bool { return s.User == approver && strings.Contains(s.Text(), "already decided") })
@@ -192,8 +189,8 @@ func TestRejectAndExpire(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	h.w.Sweep(h.ctx)
 	c = h.waitState(appreg.StateFailed)
-	if !strings.Contains(c.Reason, "Expired: nobody decided") {
-		t.Fatalf("reason = %q", c.Reason)
+	if !strings.Contains(c.Reason.String(), "Expired: nobody decided") {
+		t.Fatalf("reason = %q", c.Reason.String())
 	}
 }
 

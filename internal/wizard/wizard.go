@@ -20,15 +20,20 @@
 //     also stored encrypted (AES-256-GCM) so another replica can continue.
 //     Without one, a conversation that meets another replica asks for a new
 //     sign-in.
-//   - Everything the bot says is written in messages.go.
+//   - Everything the engine says is written in messages.go, as structured
+//     text (appreg.Text): no platform's markup, ids or idioms are known here.
+//     The chat port says things by intent (post, reply in a thread, update,
+//     tell one person privately, send a direct message) and answers whether
+//     a user is one of the operators or approvers.
+//
+// Files: commands.go (what people type), actions.go (what they click and
+// submit), signin.go, onboard.go, registration.go and roles.go (the flows),
+// sweep.go (recovery), jobs.go (leases and steps), session.go (the admin's
+// session), refs.go (action ids and button values), messages.go.
 package wizard
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -39,8 +44,8 @@ import (
 // Config holds the wizard's settings. Zero values take the defaults of
 // (*Config).defaults.
 type Config struct {
-	// Operators are chat user ids and user-group ids allowed to run commands;
-	// empty allows everyone.
+	// Operators are the users allowed to use the bot, as their platforms
+	// know them (user ids, user-group ids); empty allows everyone.
 	Operators []string
 	// DefaultService names the service when a command gives none.
 	DefaultService string
@@ -70,14 +75,19 @@ type Config struct {
 	SimulatedTenant bool
 	// Roles are the directory roles a role change may name.
 	Roles []string
-	// Approvers are chat user ids and user-group ids who may decide role
-	// changes; resolved at decision time.
+	// Approvers are the users who may decide role changes, as their
+	// platforms know them; resolved at decision time.
 	Approvers []string
-	// ApprovalsChannel is where role-change requests are posted.
-	ApprovalsChannel string
+	// Approvals is the channel where role-change requests are posted, by
+	// platform: a request goes to the channel of its requester's platform.
+	Approvals map[string]string
 	// ApprovalTTL ends a request nobody decided within that time.
 	ApprovalTTL time.Duration
 }
+
+// approvals is the approvals channel of a platform; "" when role changes
+// are off there.
+func (c *Config) approvals(platform string) string { return c.Approvals[platform] }
 
 func (c *Config) defaults() {
 	if c.DefaultService == "" {
@@ -147,21 +157,25 @@ type Wizard struct {
 	stop context.CancelFunc
 	jobs sync.WaitGroup
 
-	mu       sync.Mutex
-	sessions map[string]appreg.Session // by conversation id
-	groups   map[string]groupCache
+	clickTable map[string]click
+
+	mu        sync.Mutex
+	sessions  map[string]appreg.Session // by conversation id
+	operators map[string]membership     // by platform and user id
 }
 
 var _ appreg.Bot = (*Wizard)(nil)
 
-type groupCache struct {
-	members map[string]bool
-	at      time.Time
+// membership is a cached answer to "is this user an operator".
+type membership struct {
+	ok bool
+	at time.Time
 }
 
 // Snoozer postpones a secret's next reminder: the "Snooze 1 day" button.
+// It returns what to tell the person who clicked.
 type Snoozer interface {
-	Snooze(ctx context.Context, ref string, by appreg.Caller) error
+	Snooze(ctx context.Context, ref string, by appreg.Caller) (appreg.Message, error)
 }
 
 // Upcoming is a scheduled reminder, for /appreg reminders.
@@ -216,12 +230,14 @@ func New(cfg Config, d Deps) (*Wizard, error) {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Wizard{
+	w := &Wizard{
 		cfg: cfg, store: d.Store, chat: d.Chat, tenant: d.Tenant, reminders: d.Reminders, snoozer: d.Snoozer, schedule: d.Schedule,
 		log: d.Logger, obs: d.Observer, now: d.Now, goJob: d.Go,
 		owner: newID(), sealer: s, ctx: ctx, stop: cancel,
-		sessions: map[string]appreg.Session{}, groups: map[string]groupCache{},
-	}, nil
+		sessions: map[string]appreg.Session{}, operators: map[string]membership{},
+	}
+	w.clickTable = w.clicks()
+	return w, nil
 }
 
 // Start runs the recovery sweep now and then every RecoveryInterval until
@@ -252,246 +268,30 @@ func (w *Wizard) Close() {
 	w.jobs.Wait()
 }
 
-func newID() string {
-	b := make([]byte, 10)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// spawn runs job for a conversation in the background while holding the
-// conversation's lease, so that one job at a time works on a conversation
-// across all replicas. When another job holds the lease, spawn waits for it
-// up to LeaseTTL (a job that is just finishing), then leaves the
-// conversation to the sweep. Jobs check the conversation's state when they
-// run, so a job that waited and finds its step done does nothing.
-func (w *Wizard) spawn(id string, job func(ctx context.Context, c *appreg.Conversation) error) {
-	w.run(id, job, w.cfg.LeaseTTL)
-}
-
-// run is spawn with a bound on the wait for the lease; 0 tries once, as the
-// sweep does: a busy conversation has its job.
-func (w *Wizard) run(id string, job func(ctx context.Context, c *appreg.Conversation) error, wait time.Duration) {
-	// The owner names this job, not just this replica: a second job for the
-	// same conversation in this process must not share the lease.
-	lease, owner := "conv:"+id, w.owner+":"+newID()
-	w.jobs.Add(1)
-	w.goJob(func() {
-		defer w.jobs.Done()
-		if !w.acquire(lease, owner, wait) {
-			return
-		}
-		ctx, cancel := context.WithCancel(w.ctx)
-		defer cancel()
-		go w.renew(ctx, cancel, lease, owner)
-		defer func() {
-			// A fresh context: the job's own may be cancelled by Close.
-			rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer rcancel()
-			_ = w.store.ReleaseLease(rctx, lease, owner)
-		}()
-		c, err := w.store.Conversation(ctx, id)
-		if err == nil {
-			err = job(ctx, c)
-		}
-		if err != nil && ctx.Err() == nil {
-			w.jobFailed(id, err)
-		}
-	})
-}
-
-// acquire takes a job's lease, waiting up to wait for another holder.
-func (w *Wizard) acquire(lease, owner string, wait time.Duration) bool {
-	deadline := time.Now().Add(wait) // real time: it paces real polling
-	for {
-		ok, err := w.store.AcquireLease(w.ctx, lease, owner, w.cfg.LeaseTTL)
-		if ok {
-			return true
-		}
-		if err != nil {
-			w.log.Warn("lease not taken", "lease", lease, "err", err)
-			return false
-		}
-		if !time.Now().Before(deadline) {
-			return false
-		}
-		select {
-		case <-w.ctx.Done():
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// renew keeps a lease while its job runs, and stops the job when the lease
-// is lost to another owner.
-func (w *Wizard) renew(ctx context.Context, stop context.CancelFunc, lease, owner string) {
-	t := time.NewTicker(w.cfg.LeaseTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			ok, err := w.store.AcquireLease(ctx, lease, owner, w.cfg.LeaseTTL)
-			if err == nil && !ok {
-				w.log.Warn("lease lost; stopping job", "lease", lease)
-				stop()
-				return
-			}
-		}
-	}
-}
-
-// jobFailed reports an error that ended a job, in the conversation's thread.
-func (w *Wizard) jobFailed(id string, err error) {
-	w.obs.Error(appreg.ErrorKind(err))
-	w.log.Error("conversation step failed", "conversation", id, "kind", appreg.ErrorKind(err), "err", err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, lerr := w.store.Conversation(ctx, id)
-	if lerr != nil || c.State.Terminal() || c.Status.TS == "" {
-		return
-	}
-	if c.State == appreg.StateCreating {
-		// Recorded so that the sweep waits for the user's Retry.
-		c.Reason = appreg.ErrorMessage(err)
-		if w.save(ctx, c) != nil {
-			return
-		}
-		w.updateStatus(ctx, c)
-	}
-	w.post(ctx, c, msgStepFailed(c, err))
-}
-
-// save stores c (a compare-and-set). On a conflict it returns the error;
-// the caller's job stops, and whoever won carries on.
-func (w *Wizard) save(ctx context.Context, c *appreg.Conversation) error {
-	return w.store.UpdateConversation(ctx, c)
-}
-
-// move moves c to state to, applying change first, and updates the status
-// message. It returns a KindConflict error when the step is not allowed
-// from c's state or another change came first.
-func (w *Wizard) move(ctx context.Context, c *appreg.Conversation, to appreg.State, change func(*appreg.Conversation)) error {
-	from := c.State
-	if !from.CanMoveTo(to) {
-		return appreg.Errorf(appreg.KindConflict, "This conversation is %s and cannot go to %s.", describeState(from), describeState(to))
-	}
-	next := *c
-	if change != nil {
-		change(&next)
-	}
-	next.State = to
-	if err := w.save(ctx, &next); err != nil {
-		return err
-	}
-	*c = next
-	w.obs.Transition(from, to)
-	w.log.Info("conversation moved", "conversation", c.ID, "from", from, "to", to, "version", c.Version)
-	if to.Terminal() {
-		if c.Name != "" && to != appreg.StateDone {
-			_ = w.store.ReleaseName(ctx, c.Service, c.Name, c.ID)
-		}
-		_ = w.store.SetActiveConversation(ctx, c.Requester.Channel, c.Requester.User.ID, "")
-		w.forgetSession(ctx, c.ID)
-	}
-	w.updateStatus(ctx, c)
-	return nil
-}
-
-func (w *Wizard) updateStatus(ctx context.Context, c *appreg.Conversation) {
-	if c.Status.TS == "" {
-		return
-	}
-	if err := w.chat.Update(ctx, c.Status, statusMessage(c, w.cfg.Location)); err != nil {
-		w.log.Warn("status message not updated", "conversation", c.ID, "err", err)
-	}
-}
-
-// post posts msg in the conversation's thread; a failure is logged.
-func (w *Wizard) post(ctx context.Context, c *appreg.Conversation, msg appreg.Message) {
-	if _, err := w.chat.Post(ctx, c.Thread(), msg); err != nil {
-		w.log.Warn("thread message not posted", "conversation", c.ID, "err", err)
-	}
-}
-
-// tell posts msg privately, in the conversation's thread, to whoever signs
-// in: the requester, or the approver of a role change.
-func (w *Wizard) tell(ctx context.Context, c *appreg.Conversation, msg appreg.Message) error {
-	return w.chat.PostPrivate(ctx, c.Thread(), signer(c).User.ID, msg)
-}
-
-// cannotPost handles a thread that cannot be opened: when the bot may not
-// post there (not a member, archived, unknown channel) the conversation
-// fails and the requester hears why in a direct message; other errors are
-// returned, and the sweep tries again.
-func (w *Wizard) cannotPost(ctx context.Context, c *appreg.Conversation, err error, reason string) error {
-	if k := appreg.ErrorKind(err); k != appreg.KindForbidden && k != appreg.KindNotFound {
-		return err
-	}
-	w.log.Warn("thread not opened", "conversation", c.ID, "channel", c.Requester.Channel, "err", err)
-	if merr := w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) { c.Reason = reason }); merr != nil {
-		return merr
-	}
-	if _, derr := w.chat.Post(ctx, appreg.Place{Channel: c.Requester.User.ID}, appreg.Message{Text: ":warning: " + reason}); derr != nil {
-		w.log.Warn("requester not told", "conversation", c.ID, "err", derr)
-	}
-	return nil
-}
-
-// authorized reports whether the caller may use the bot.
+// authorized reports whether the caller may use the bot. The platform's
+// answer is kept for a minute, so that a command does not cost a user-group
+// lookup each time.
 func (w *Wizard) authorized(ctx context.Context, caller appreg.Caller) (bool, error) {
-	if len(w.cfg.Operators) == 0 || caller.Platform == "console" {
+	if len(w.cfg.Operators) == 0 {
 		return true, nil
 	}
-	var groups []string
-	for _, op := range w.cfg.Operators {
-		if op == caller.User.ID {
-			return true, nil
-		}
-		if isGroupID(op) {
-			groups = append(groups, op)
-		}
+	key := caller.Platform + "\x00" + caller.User.ID
+	w.mu.Lock()
+	m, ok := w.operators[key]
+	w.mu.Unlock()
+	if ok && w.now().Sub(m.at) < membershipTTL {
+		return m.ok, nil
 	}
-	var firstErr error
-	for _, g := range groups {
-		members, err := w.groupMembers(ctx, g)
-		if err != nil {
-			firstErr = errors.Join(firstErr, err)
-			continue
-		}
-		if members[caller.User.ID] {
-			return true, nil
-		}
+	is, err := w.chat.IsOneOf(ctx, caller.Platform, caller.User.ID, w.cfg.Operators)
+	if err == nil {
+		w.mu.Lock()
+		w.operators[key] = membership{ok: is, at: w.now()}
+		w.mu.Unlock()
 	}
-	return false, firstErr
+	return is, err
 }
 
-// isGroupID reports whether an operator entry is a Slack user-group id.
-func isGroupID(id string) bool { return len(id) > 1 && id[0] == 'S' }
-
-const groupCacheTTL = time.Minute
-
-func (w *Wizard) groupMembers(ctx context.Context, group string) (map[string]bool, error) {
-	w.mu.Lock()
-	gc, ok := w.groups[group]
-	w.mu.Unlock()
-	if ok && w.now().Sub(gc.at) < groupCacheTTL {
-		return gc.members, nil
-	}
-	ids, err := w.chat.GroupMembers(ctx, group)
-	if err != nil {
-		return nil, fmt.Errorf("members of %s: %w", group, err)
-	}
-	members := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		members[id] = true
-	}
-	w.mu.Lock()
-	w.groups[group] = groupCache{members: members, at: w.now()}
-	w.mu.Unlock()
-	return members, nil
-}
+const membershipTTL = time.Minute
 
 // CountByState counts the live conversations by state, for the metrics.
 func (w *Wizard) CountByState(ctx context.Context) (map[appreg.State]int, error) {

@@ -75,8 +75,27 @@ func (h *harness) caller(user string) appreg.Caller {
 	return appreg.Caller{Platform: "slack", User: appreg.User{ID: user}, Channel: "C1"}
 }
 
-func (h *harness) command(user, text string) appreg.Reply {
-	return h.w.Command(h.ctx, appreg.Command{Caller: h.caller(user), Text: text})
+// replied is a command's reply as the tests read it: its plain text and
+// its buttons.
+type replied struct {
+	Text    string
+	Buttons []appreg.Button
+}
+
+func (h *harness) command(user, text string) replied {
+	r := h.w.Command(h.ctx, appreg.Command{Caller: h.caller(user), Text: text})
+	return replied{Text: r.Text.String(), Buttons: r.Buttons}
+}
+
+// act clicks as caller and shows the answer as an adapter would.
+func (h *harness) act(caller appreg.Caller, action, value string) {
+	h.t.Helper()
+	a := appreg.Action{Caller: caller, ActionID: action, Value: value}
+	ans, err := h.w.Act(h.ctx, a)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.chat.Answer(caller.Place(), caller.User.ID, ans)
 }
 
 func (h *harness) wait(match func(fakes.Said) bool) fakes.Said {
@@ -139,10 +158,7 @@ func (h *harness) waitState(want appreg.State) *appreg.Conversation {
 
 func (h *harness) click(user, action string) {
 	h.t.Helper()
-	c := h.conversation()
-	if err := h.w.Act(h.ctx, appreg.Action{Caller: h.caller(user), ActionID: action, Value: c.ID, Trigger: "trig"}); err != nil {
-		h.t.Fatal(err)
-	}
+	h.act(h.caller(user), action, h.conversation().ID)
 }
 
 func (h *harness) submitName(name string) map[string]string {
@@ -168,7 +184,7 @@ func (h *harness) signIn() {
 func TestHappyPath(t *testing.T) {
 	h := newHarness(t)
 	r := h.command(requester, "new contoso.onmicrosoft.com sbc1")
-	if !strings.Contains(r.Text, "Starting the onboarding of *contoso.onmicrosoft.com*") {
+	if !strings.Contains(r.Text, "Starting the onboarding of contoso.onmicrosoft.com") {
 		t.Fatalf("reply = %q", r.Text)
 	}
 	code := h.wait(fakes.Containing("private", "Sign-in code"))
@@ -274,8 +290,8 @@ func TestSignInOutcomes(t *testing.T) {
 			}
 			tt.act(h.tenant)
 			c := h.waitState(tt.state)
-			if !strings.Contains(c.Reason, tt.reason) {
-				t.Fatalf("reason = %q, want %q", c.Reason, tt.reason)
+			if !strings.Contains(c.Reason.String(), tt.reason) {
+				t.Fatalf("reason = %q, want %q", c.Reason.String(), tt.reason)
 			}
 			if len(h.tenant.Applications()) != 0 {
 				t.Fatal("something was created")
@@ -426,7 +442,7 @@ func TestCancel(t *testing.T) {
 	// Someone else clicks Cancel: refused.
 	h.click("U_OTHER", ActionCancel)
 	h.wait(func(s fakes.Said) bool {
-		return s.Kind == "private" && s.User == "U_OTHER" && strings.Contains(s.Text(), "Only <@U_REQ>")
+		return s.Kind == "private" && s.User == "U_OTHER" && strings.Contains(s.Text(), "Only @U_REQ")
 	})
 	r := h.command(requester, "cancel")
 	if !strings.Contains(r.Text, "Cancelled") {
@@ -449,15 +465,15 @@ func TestCommands(t *testing.T) {
 	tests := []struct {
 		user, text, want string
 	}{
-		{"U_OP", "", "*Usage*"},
-		{"U_OP", "help", "*Usage*"},
-		{"U_OP", "frobnicate", "I don't know the command `frobnicate`"},
-		{"U_OP", "new", "did not understand that `/appreg new`"},
+		{"U_OP", "", "Usage"},
+		{"U_OP", "help", "Usage"},
+		{"U_OP", "frobnicate", "I don't know the command frobnicate"},
+		{"U_OP", "new", "did not understand that /appreg new command"},
 		{"U_OP", "new a b c", "did not understand"},
 		{"U_OP", "new not_a_domain", "is not a tenant"},
 		{"U_OP", "new contoso.com bad/service", "not a valid service name"},
 		{"U_OP", "list", "no registrations yet"},
-		{"U_OP", "list fabrikam.com", "no registrations in *fabrikam.com*"},
+		{"U_OP", "list fabrikam.com", "no registrations in fabrikam.com"},
 		{"U_OP", "cancel now", "did not understand"},
 		{"U_OP", "role add x y", "BOT_APPROVALS_CHANNEL"},
 		{"U_OP", "reminders", "not running on this bot"},
@@ -466,7 +482,7 @@ func TestCommands(t *testing.T) {
 		{"U_OP", "check", "did not understand"},
 		{"U_OP", "attach nope sbc2", "I know no registration"},
 		{"U_STRANGER", "help", "not one of this bot's operators"},
-		{"U_MEMBER", "help", "*Usage*"},
+		{"U_MEMBER", "help", "Usage"},
 		{"U_OP", "NEW 11111111-2222-3333-4444-555555555555", "Starting"},
 		{"U_OP", "new contoso.com", "already have an onboarding"},
 	}
@@ -486,7 +502,7 @@ func TestRetriedDeliveryHandledOnce(t *testing.T) {
 	cmd := appreg.Command{Caller: h.caller(requester), Text: "new contoso.com", DeliveryID: "trigger-1"}
 	first := h.w.Command(h.ctx, cmd)
 	second := h.w.Command(h.ctx, cmd)
-	if first.Text == "" || second.Text != "" {
+	if first.Text.IsEmpty() || !second.Text.IsEmpty() {
 		t.Fatalf("first %q, second %q", first.Text, second.Text)
 	}
 	ids, _ := h.rdb.Keys(h.ctx, "bot:conv:{*}").Result()
@@ -521,8 +537,8 @@ func TestRestartWhileWaitingForSignIn(t *testing.T) {
 	h.w = h.newWizard()
 	h.w.Sweep(h.ctx)
 	c := h.waitState(appreg.StateExpired)
-	if !strings.Contains(c.Reason, "restarted while waiting") {
-		t.Fatalf("reason = %q", c.Reason)
+	if !strings.Contains(c.Reason.String(), "restarted while waiting") {
+		t.Fatalf("reason = %q", c.Reason.String())
 	}
 	h.click(requester, ActionNewCode)
 	h.wait(fakes.Containing("private", "FAKE0002"))
@@ -556,8 +572,8 @@ func TestOtherReplicaWithoutStateKeyAsksForSignIn(t *testing.T) {
 	h.w = h.newWizard()
 	h.submitName("Voice1")
 	c := h.waitState(appreg.StateExpired)
-	if !strings.Contains(c.Reason, "sign in again") {
-		t.Fatalf("reason = %q", c.Reason)
+	if !strings.Contains(c.Reason.String(), "sign in again") {
+		t.Fatalf("reason = %q", c.Reason.String())
 	}
 	h.click(requester, ActionNewCode)
 	h.tenant.WaitPending(h.ctx)
@@ -614,10 +630,12 @@ func TestChannelTheBotCannotPostIn(t *testing.T) {
 	h.chat.FailNext("post", appreg.Errorf(appreg.KindForbidden, "The bot may not post in that channel."))
 	h.command(requester, "new contoso.com")
 	c := h.waitState(appreg.StateFailed)
-	if !strings.Contains(c.Reason, "cannot post in that channel") {
-		t.Fatalf("reason = %q", c.Reason)
+	if !strings.Contains(c.Reason.String(), "cannot post in that channel") {
+		t.Fatalf("reason = %q", c.Reason.String())
 	}
-	h.wait(func(s fakes.Said) bool { return s.Place.Channel == requester && strings.Contains(s.Text(), "/invite") })
+	h.wait(func(s fakes.Said) bool {
+		return s.Kind == "direct" && s.User == requester && strings.Contains(s.Text(), "Invite me")
+	})
 	if n := h.tenant.Calls("BeginSignIn"); n != 0 {
 		t.Fatalf("%d sign-ins begun", n)
 	}

@@ -123,7 +123,7 @@ func (w *Wizard) issueSecret(ctx context.Context, c *appreg.Conversation, sess a
 		return nil
 	}
 	if secret.Text == "" {
-		p.ValidationNote = "not checked: the bot restarted after delivering the secret. Check it with `/appreg check " + c.Name + "`."
+		p.ValidationNote = validationSkippedNote(c)
 	} else {
 		p.Validated, p.ValidationNote = w.validate(ctx, c, secret.Text)
 	}
@@ -204,7 +204,7 @@ func (w *Wizard) validate(ctx context.Context, c *appreg.Conversation, secret st
 		w.log.Info("new credentials not working yet; waiting for replication", "conversation", c.ID, "attempt", attempt, "wait", wait)
 		select {
 		case <-ctx.Done():
-			return false, "not finished: the bot stopped while checking."
+			return false, validationStoppedNote
 		case <-time.After(wait):
 		}
 		wait *= 2

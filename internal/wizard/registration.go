@@ -21,10 +21,10 @@ func (w *Wizard) work(ctx context.Context, c *appreg.Conversation) error {
 	}
 	sess := w.session(ctx, c)
 	if sess == nil {
-		return w.expire(ctx, c, reasonSessionLost)
+		return w.expire(ctx, c, reasonSessionLost())
 	}
-	if c.Reason != "" { // a retry after a failed step
-		c.Reason = ""
+	if !c.Reason.IsEmpty() { // a retry after a failed step
+		c.Reason = nil
 		if err := w.save(ctx, c); err != nil {
 			return err
 		}
@@ -163,7 +163,7 @@ func (w *Wizard) removeOldSecret(ctx context.Context, c *appreg.Conversation) er
 	}
 	sess := w.session(ctx, c)
 	if sess == nil {
-		return w.expire(ctx, c, reasonSessionLost)
+		return w.expire(ctx, c, reasonSessionLost())
 	}
 	reg, err := w.registration(ctx, c)
 	if err != nil {
@@ -185,7 +185,7 @@ func (w *Wizard) removeOldSecret(ctx context.Context, c *appreg.Conversation) er
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
 		return err
 	}
-	w.post(ctx, c, appreg.Message{Text: fmt.Sprintf(":white_check_mark: The old secret of service *%s* was removed. Reminders now follow the new one.", c.Service)})
+	w.post(ctx, c, msgOldSecretRemoved(c))
 	return nil
 }
 
@@ -280,15 +280,6 @@ func (w *Wizard) runCleanup(ctx context.Context, c *appreg.Conversation, sess ap
 	return nil
 }
 
-// finding is one line of a check: OK, or drift with the command that fixes
-// it.
-type finding struct {
-	ok     bool
-	what   string
-	detail string
-	fix    string
-}
-
 // check compares the tenant with the record and the profile, adopts secrets
 // created outside the bot, and reports each point as OK or drift.
 func (w *Wizard) check(ctx context.Context, c *appreg.Conversation, sess appreg.Session, reg *appreg.Registration) error {
@@ -298,28 +289,28 @@ func (w *Wizard) check(ctx context.Context, c *appreg.Conversation, sess appreg.
 	}
 	now := w.now()
 	var fs []finding
-	add := func(ok bool, what, detail, fix string) { fs = append(fs, finding{ok, what, detail, fix}) }
+	add := func(ok bool, what, detail string, fix appreg.Text) { fs = append(fs, finding{ok, what, detail, fix}) }
 
-	add(st.ServicePrincipal != "", "Service principal", "present", "A tenant admin must create it: open the registration in Entra ID → Enterprise applications, or run `/appreg new` again.")
+	add(st.ServicePrincipal != "", "Service principal", "present", fixServicePrincipal())
 	for _, p := range w.cfg.Permissions {
 		has := func(q appreg.Permission) bool { return strings.EqualFold(q.Name, p.Name) }
 		switch {
 		case !slices.ContainsFunc(st.Required, has):
-			add(false, p.Name, "not requested by the registration", "Add it under API permissions, then grant admin consent (a Privileged Role Administrator).")
+			add(false, p.Name, "not requested by the registration", fixNotRequested())
 		case !slices.ContainsFunc(st.Consented, has):
-			add(false, p.Name, "requested, but without admin consent", "A Privileged Role Administrator or Global Administrator grants admin consent under API permissions.")
+			add(false, p.Name, "requested, but without admin consent", fixNotConsented())
 		default:
-			add(true, p.Name, "consented", "")
+			add(true, p.Name, "consented", nil)
 		}
 	}
 	for _, role := range w.cfg.NeededRoles {
 		held := holdsAny(st.Roles, []string{role}) || (strings.EqualFold(role, "Teams Administrator") &&
 			holdsAny(st.Roles, []string{"Teams Communications Administrator"}) && holdsAny(st.Roles, []string{"Skype for Business Administrator"}))
 		add(held, "Role "+role, map[bool]string{true: "assigned", false: "not assigned"}[held],
-			fmt.Sprintf("`/appreg role add %s \"%s\"` (through an approval).", reg.Name, role))
+			fixRole(reg.Name, role))
 	}
 	for _, p := range w.extraPermissions(st) {
-		add(false, p.Name, "not in the profile: not required", fmt.Sprintf("`/appreg cleanup %s`", reg.Name))
+		add(false, p.Name, "not in the profile: not required", fixCleanup(reg.Name))
 	}
 
 	// Reconcile the record's secrets with the tenant's, on the fresh record.
@@ -352,19 +343,19 @@ func (w *Wizard) check(ctx context.Context, c *appreg.Conversation, sess appreg.
 		return err
 	}
 	for _, rec := range gone {
-		add(false, "Secret "+secretLabel(rec), "removed in the tenant", fmt.Sprintf("`/appreg secret %s %s` for a new one.", reg.Name, rec.Service))
+		add(false, "Secret "+secretLabel(rec), "removed in the tenant", fixNewSecret(reg.Name, rec.Service, " for a new one."))
 		w.untrack(ctx, reg, rec.KeyID)
 	}
 	for _, rec := range reg.Secrets {
 		if slices.Contains(adopted, rec) {
-			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("created outside the bot, expires %s: adopted, reminders scheduled", rec.Expires.Format("2006-01-02")), "")
+			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("created outside the bot, expires %s: adopted, reminders scheduled", date(rec.Expires)), nil)
 			w.track(ctx, reg, rec)
 			continue
 		}
 		if !rec.Expires.After(now) {
-			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("expired on %s", rec.Expires.Format("2006-01-02")), fmt.Sprintf("`/appreg secret %s %s` (calls may already be failing).", reg.Name, rec.Service))
+			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("expired on %s", date(rec.Expires)), fixNewSecret(reg.Name, rec.Service, " (calls may already be failing)."))
 		} else {
-			add(true, "Secret "+secretLabel(rec), fmt.Sprintf("expires %s (%d days)", rec.Expires.Format("2006-01-02"), daysLeft(rec.Expires, now)), "")
+			add(true, "Secret "+secretLabel(rec), fmt.Sprintf("expires %s (%d days)", date(rec.Expires), daysLeft(rec.Expires, now)), nil)
 		}
 	}
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {

@@ -22,8 +22,8 @@ func (w *Wizard) start(ctx context.Context, c *appreg.Conversation) error {
 	if c.Flow == appreg.FlowRole {
 		return w.requestApproval(ctx, c)
 	}
-	if c.Status.TS == "" {
-		ref, err := w.chat.Post(ctx, appreg.Place{Channel: c.Requester.Channel}, statusMessage(c, w.cfg.Location))
+	if c.Status.IsZero() {
+		ref, err := w.chat.Post(ctx, c.Requester.Place(), statusMessage(c, w.cfg.Location))
 		if err != nil {
 			return w.cannotPost(ctx, c, err, reasonCannotPost)
 		}
@@ -45,22 +45,22 @@ func (w *Wizard) signIn(ctx context.Context, c *appreg.Conversation) error {
 	attempt, err := w.tenant.BeginSignIn(ctx, c.Tenant)
 	if err != nil {
 		if appreg.ErrorKind(err) == appreg.KindInvalid || appreg.ErrorKind(err) == appreg.KindNotFound {
-			return w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) { c.Reason = appreg.ErrorMessage(err) })
+			return w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) { c.Reason = appreg.T(appreg.ErrorMessage(err)) })
 		}
 		w.log.Warn("device code not issued", "conversation", c.ID, "err", err)
-		return w.expire(ctx, c, reasonEntraUnreachable)
+		return w.expire(ctx, c, reasonEntraUnreachable())
 	}
 	code := attempt.Code()
 	if err := w.move(ctx, c, appreg.StateAwaitingSignIn, func(c *appreg.Conversation) {
 		c.CodeExpires = code.ExpiresAt
-		c.Reason = ""
+		c.Reason = nil
 	}); err != nil {
 		return err
 	}
 	if err := w.tell(ctx, c, msgDeviceCode(c, code, w.cfg.Location)); err != nil {
 		// Nobody can sign in with a code nobody saw.
 		w.log.Warn("device code not delivered", "conversation", c.ID, "err", err)
-		return w.expire(ctx, c, reasonCodeNotDelivered)
+		return w.expire(ctx, c, reasonCodeNotDelivered(err))
 	}
 
 	waitCtx, cancel := context.WithDeadline(ctx, code.ExpiresAt.Add(5*time.Second))
@@ -109,27 +109,27 @@ func (w *Wizard) signInFailed(ctx context.Context, c *appreg.Conversation, err e
 			return nil
 		}
 		w.log.Warn("sign-in wait failed", "conversation", c.ID, "err", err)
-		return w.expire(ctx, c, reasonEntraUnreachable)
+		return w.expire(ctx, c, reasonEntraUnreachable())
 	}
 	w.log.Info("sign-in ended", "conversation", c.ID, "failure", se.Failure, "detail", se.Detail)
 	switch se.Failure {
 	case appreg.SignInDeclined:
-		return w.expire(ctx, c, reasonDeclined)
+		return w.expire(ctx, c, reasonDeclined())
 	case appreg.SignInExpired:
-		return w.expire(ctx, c, reasonCodeExpired)
+		return w.expire(ctx, c, reasonCodeExpired())
 	case appreg.SignInBlocked:
 		return w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) { c.Reason = reasonConditionalAccess(se.Detail) })
 	case appreg.SignInCancelled:
 		if w.ctx.Err() != nil {
 			return nil
 		}
-		return w.expire(ctx, c, reasonCodeExpired)
+		return w.expire(ctx, c, reasonCodeExpired())
 	}
 	return w.expire(ctx, c, reasonRefused(se.Detail))
 }
 
 // expire pauses the conversation with a reason and offers a new code.
-func (w *Wizard) expire(ctx context.Context, c *appreg.Conversation, reason string) error {
+func (w *Wizard) expire(ctx context.Context, c *appreg.Conversation, reason appreg.Text) error {
 	if err := w.move(ctx, c, appreg.StateExpired, func(c *appreg.Conversation) { c.Reason = reason }); err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func (w *Wizard) signedIn(ctx context.Context, c *appreg.Conversation, sess appr
 	if err != nil {
 		return w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) {
 			c.Identity = &id
-			c.Reason = "I could not read the directory roles of " + id.Account + ": " + appreg.ErrorMessage(err)
+			c.Reason = reasonRolesUnreadable(id, err)
 		})
 	}
 	if c.Flow == appreg.FlowRole {
@@ -167,14 +167,14 @@ func (w *Wizard) signedIn(ctx context.Context, c *appreg.Conversation, sess appr
 	}
 	w.keepSession(ctx, c.ID, sess)
 	if c.Flow != appreg.FlowOnboard {
-		if err := w.move(ctx, c, appreg.StateSignedIn, func(c *appreg.Conversation) { c.Identity = &id; c.Reason = "" }); err != nil {
+		if err := w.move(ctx, c, appreg.StateSignedIn, func(c *appreg.Conversation) { c.Identity = &id; c.Reason = nil }); err != nil {
 			return err
 		}
 		w.post(ctx, c, msgSignedIn(id))
 		return w.afterSignIn(ctx, c)
 	}
 	if c.Name != "" { // a creation that needed a new sign-in
-		if err := w.move(ctx, c, appreg.StateCreating, func(c *appreg.Conversation) { c.Identity = &id; c.Reason = "" }); err != nil {
+		if err := w.move(ctx, c, appreg.StateCreating, func(c *appreg.Conversation) { c.Identity = &id; c.Reason = nil }); err != nil {
 			return err
 		}
 		w.post(ctx, c, msgSignedIn(id))
@@ -184,11 +184,11 @@ func (w *Wizard) signedIn(ctx context.Context, c *appreg.Conversation, sess appr
 		return err
 	}
 	w.post(ctx, c, msgSignedIn(id))
-	return w.askName(ctx, c, "")
+	return w.askName(ctx, c, nil)
 }
 
 // askName moves to awaiting_name and posts the button that opens the form.
-func (w *Wizard) askName(ctx context.Context, c *appreg.Conversation, why string) error {
+func (w *Wizard) askName(ctx context.Context, c *appreg.Conversation, why appreg.Text) error {
 	if err := w.move(ctx, c, appreg.StateAwaitingName, func(c *appreg.Conversation) { c.Reason = why }); err != nil {
 		return err
 	}
