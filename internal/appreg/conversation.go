@@ -136,10 +136,13 @@ type Caller struct {
 	Platform string `json:"platform"` // "slack", "teams", "console", …
 	User     User   `json:"user"`
 	Channel  string `json:"channel"`
+	// Thread, when set, is the thread the caller spoke in (a Teams reply
+	// chain): what the bot says about the request goes there.
+	Thread string `json:"thread,omitempty"`
 }
 
-// Place is where the caller spoke: their channel (or chat).
-func (c Caller) Place() Place { return Place{Platform: c.Platform, Channel: c.Channel} }
+// Place is where the caller spoke: their channel (or chat), and thread.
+func (c Caller) Place() Place { return Place{Platform: c.Platform, Channel: c.Channel, Thread: c.Thread} }
 
 // Place is where to post: a channel (or chat) of a platform, or a thread in
 // it when Thread is set. Channel and Thread are the platform's own ids; the
