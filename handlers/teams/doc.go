@@ -1,7 +1,9 @@
-// Package teams is the one package of appreg-bot that speaks the Bot
-// Framework protocol of Microsoft Teams. It knows nothing of the
-// conversation engine: it turns the wire into Go values and back, and it
-// authenticates both directions.
+// Package teams is the Microsoft Teams adapter of appreg-bot and the one
+// package that speaks the Bot Framework protocol. The protocol layer
+// (activity.go, auth.go, connector.go) knows nothing of the conversation
+// engine: it turns the wire into Go values and back, and it authenticates
+// both directions; the adapter (chat.go, handler.go) maps it onto the
+// engine's appreg.Chat and appreg.Bot.
 //
 //   - activity.go: the Activity JSON that Teams POSTs to /api/messages and
 //     that the bot sends back, with the few helpers the adapter needs (the
@@ -21,6 +23,16 @@
 //     token from azidentity (cached and renewed by it), bounded retries that
 //     honour Retry-After, and errors of appreg's kinds whose texts never hold
 //     the app password or a bearer token.
+//   - chat.go, render.go, refs.go: Chat, the appreg.Chat of Teams. Every
+//     message is an Adaptive Card rendered so that values from people and
+//     tenants are shown literally (render.go says how); private messages go
+//     to the user's personal chat; it sends only to conversations and users
+//     recorded from authenticated activities (References, on Redis in
+//     internal/redisstore).
+//   - handler.go: Handler, POST /api/messages: authenticates, records the
+//     conversation and user, and turns messages, card actions
+//     (Action.Execute invokes, Action.Submit messages) and installations
+//     into calls on an appreg.Bot, answering invokes synchronously.
 //
 // internal/teamsfake is the Bot Framework side for tests: key set, token
 // signing, the Entra token endpoint and a recording connector.
