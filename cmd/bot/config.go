@@ -21,6 +21,7 @@ import (
 // on the bot runs in the console.
 type Config struct {
 	Slack *SlackConfig // nil: Slack is off
+	Teams *TeamsConfig // nil: Teams is off
 
 	RedisURL           string         `env:"REDIS_URL"`         // redis:// or rediss://; empty: embedded
 	RedisAddrs         []string       `env:"REDIS_ADDRS"`       // more nodes: Cluster, or sentinels
@@ -52,7 +53,7 @@ type Config struct {
 
 // Console reports whether the bot talks in the terminal: no chat platform
 // is configured.
-func (c Config) Console() bool { return c.Slack == nil }
+func (c Config) Console() bool { return c.Slack == nil && c.Teams == nil }
 
 // GraphAppID is Microsoft Graph's application id: the resource of the
 // default permissions.
@@ -89,6 +90,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	var err error
 	fail := func(name string, err error) (Config, error) { return Config{}, fmt.Errorf("%s: %w", name, err) }
 	if c.Slack, err = loadSlack(e); err != nil {
+		return Config{}, err
+	}
+	if c.Teams, err = loadTeams(e); err != nil {
 		return Config{}, err
 	}
 	if c.IdleTimeout, err = duration(get("BOT_IDLE_TIMEOUT", "24h")); err != nil || c.IdleTimeout < time.Minute {

@@ -203,6 +203,9 @@ func (m *Main) choosePlatforms(met *metrics.Metrics) []platform {
 	if c := m.Config.Slack; c != nil {
 		ps = append(ps, newSlack(c, m.log, met.Ack))
 	}
+	if c := m.Config.Teams; c != nil {
+		ps = append(ps, m.newTeams(c))
+	}
 	ps = append(ps, m.extraPlatforms...)
 	if len(ps) > 0 {
 		m.done = make(chan struct{}) // never closed: the bot runs until stopped
