@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -801,4 +802,125 @@ func teamsPlace(conv string) appreg.Place {
 
 func appregMessage(s string) appreg.Message { return appreg.Message{Text: appreg.T(s)} }
 
-var _ = context.Background
+var (
+	_              = context.Background
+	httptestServer = httptest.NewServer
+)
+
+func TestLoadTeamsConfig(t *testing.T) {
+	base := map[string]string{"TEAMS_APP_ID": teamsAppID, "TEAMS_APP_PASSWORD": "p", "AZURE_CLIENT_ID": "c"}
+	dev := map[string]string{"TEAMS_APP_ID": teamsAppID, "TEAMS_DEV_UNAUTHENTICATED": "true", "BOT_LISTEN_ADDR": "127.0.0.1:3978", "BOT_SIMULATED_TENANT": "true"}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(Config) bool
+	}{
+		{"teams", base, "", func(c Config) bool {
+			return !c.Console() && c.Slack == nil && c.Teams.TenantID == "botframework.com" &&
+				c.Teams.MetadataURL == "https://login.botframework.com/v1/.well-known/openidconfiguration" && !c.Teams.DevUnauthenticated &&
+				c.Teams.AuthorityHost == "https://login.microsoftonline.com/" && c.Teams.HTTPClient == nil
+		}},
+		{"single tenant", with(base, "TEAMS_APP_TENANT_ID", teamsTenant), "", func(c Config) bool { return c.Teams.TenantID == teamsTenant }},
+		{"channels", with(with(base, "TEAMS_APPROVALS_CHANNEL", teamsApprove), "TEAMS_REMINDERS_CHANNEL", teamsChannel), "", func(c Config) bool {
+			return c.Teams.ApprovalsChannel == teamsApprove && c.Teams.RemindersChannel == teamsChannel
+		}},
+		{"slack and teams", with(with(base, "SLACK_BOT_TOKEN", "xoxb-1"), "SLACK_SIGNING_SECRET", "s"), "", func(c Config) bool { return c.Slack != nil && c.Teams != nil }},
+		{"no password", map[string]string{"TEAMS_APP_ID": teamsAppID, "AZURE_CLIENT_ID": "c"}, "TEAMS_APP_PASSWORD", nil},
+		{"teams needs a client id", map[string]string{"TEAMS_APP_ID": teamsAppID, "TEAMS_APP_PASSWORD": "p"}, "AZURE_CLIENT_ID", nil},
+		{"bad metadata url", with(base, "TEAMS_OPENID_METADATA_URL", "login"), "TEAMS_OPENID_METADATA_URL", nil},
+		{"dev mode on loopback", dev, "", func(c Config) bool { return c.Teams.DevUnauthenticated && c.Teams.AppPassword == "" }},
+		{"dev mode on localhost", with(dev, "BOT_LISTEN_ADDR", "localhost:3978"), "", nil},
+		{"dev mode on ::1", with(dev, "BOT_LISTEN_ADDR", "[::1]:3978"), "", nil},
+		{"dev mode on every address", with(dev, "BOT_LISTEN_ADDR", ":3978"), "TEAMS_DEV_UNAUTHENTICATED", nil},
+		{"dev mode by default address", with(dev, "BOT_LISTEN_ADDR", ""), "TEAMS_DEV_UNAUTHENTICATED", nil},
+		{"dev mode on a public address", with(dev, "BOT_LISTEN_ADDR", "0.0.0.0:3978"), "TEAMS_DEV_UNAUTHENTICATED", nil},
+		{"bad dev flag", with(base, "TEAMS_DEV_UNAUTHENTICATED", "maybe"), "TEAMS_DEV_UNAUTHENTICATED", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := LoadConfig(func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr+":") || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("err = %v, want one line naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.check != nil && !tt.check(c) {
+				t.Fatalf("config = %+v, teams %+v", c, c.Teams)
+			}
+		})
+	}
+}
+
+// TestTeamsDevModeUnauthenticated: in development mode an unsigned
+// activity from a loopback serviceUrl is served and answered without a
+// token; one naming another serviceUrl is refused.
+func TestTeamsDevModeUnauthenticated(t *testing.T) {
+	e := newTeamsEnv(t)
+	connector := newRecordingConnector(t)
+	m := e.start(map[string]string{"TEAMS_DEV_UNAUTHENTICATED": "true", "TEAMS_APP_PASSWORD": ""})
+	if !strings.Contains(e.logs.String(), "NOT FOR PRODUCTION") {
+		t.Fatal("no warning at start")
+	}
+	post := func(serviceURL string) int {
+		a := e.activity(ann, "a:1devchat", "")
+		a.Type, a.Text, a.ServiceURL = teams.TypeMessage, "appreg help", serviceURL
+		body, _ := json.Marshal(a)
+		resp, err := http.Post("http://"+m.Addr()+"/api/messages", "application/json", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("https://smba.trafficmanager.net/amer/"); code != http.StatusUnauthorized {
+		t.Fatalf("non-loopback serviceUrl: %d", code)
+	}
+	if code := post(connector.URL + "/_connector"); code != http.StatusOK {
+		t.Fatalf("loopback serviceUrl: %d", code)
+	}
+	got := connector.wait(t)
+	if got.path != "/_connector/v3/conversations/a%3A1devchat/activities" || !strings.Contains(got.body, "I create and look after") {
+		t.Fatalf("reply %+v", got)
+	}
+	if len(e.bf.TokenRequests()) != 0 {
+		t.Fatal("a token was requested in development mode")
+	}
+}
+
+type recorded struct{ path, auth, body string }
+
+// recordingConnector is a plain-HTTP loopback stand-in for the
+// playground's connector.
+type recordingConnector struct {
+	URL   string
+	calls chan recorded
+}
+
+func newRecordingConnector(t *testing.T) *recordingConnector {
+	rc := &recordingConnector{calls: make(chan recorded, 10)}
+	srv := httptestServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		rc.calls <- recorded{path: r.URL.EscapedPath(), auth: r.Header.Get("Authorization"), body: string(b)}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"1"}`))
+	}))
+	t.Cleanup(srv.Close)
+	rc.URL = srv.URL
+	return rc
+}
+
+func (rc *recordingConnector) wait(t *testing.T) recorded {
+	t.Helper()
+	select {
+	case c := <-rc.calls:
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("no call to the connector")
+		return recorded{}
+	}
+}
