@@ -22,6 +22,7 @@ import (
 // on the bot runs in the console.
 type Config struct {
 	Slack *SlackConfig // nil: Slack is off
+	Teams *TeamsConfig // nil: Teams is off
 
 	RedisURL           string         `env:"REDIS_URL"`          // redis:// or rediss://; empty: embedded
 	RedisAddrs         []string       `env:"REDIS_ADDRS"`        // more nodes: Cluster, or sentinels
@@ -53,9 +54,15 @@ type Config struct {
 	GraphEndpoint      string         `env:"GRAPH_ENDPOINT"`
 }
 
+// LocalTry reports whether the bot runs only to be tried on this machine:
+// Teams' loopback-only development mode, with no other platform.
+func (c Config) LocalTry() bool {
+	return c.Slack == nil && c.Teams != nil && c.Teams.DevUnauthenticated
+}
+
 // Console reports whether the bot talks in the terminal: no chat platform
 // is configured.
-func (c Config) Console() bool { return c.Slack == nil }
+func (c Config) Console() bool { return c.Slack == nil && c.Teams == nil }
 
 // GraphAppID is Microsoft Graph's application id: the resource of the
 // default permissions.
@@ -92,6 +99,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	var err error
 	fail := func(name string, err error) (Config, error) { return Config{}, fmt.Errorf("%s: %w", name, err) }
 	if c.Slack, err = loadSlack(e); err != nil {
+		return Config{}, err
+	}
+	if c.Teams, err = loadTeams(e); err != nil {
 		return Config{}, err
 	}
 	if c.IdleTimeout, err = duration(get("BOT_IDLE_TIMEOUT", "24h")); err != nil || c.IdleTimeout < time.Minute {
@@ -151,6 +161,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if err := checkURL(v); err != nil {
 			return fail(name, err)
 		}
+	}
+	if c.LocalTry() {
+		// Teams' development mode answers only on loopback, like the
+		// console: everyone at this machine, in-process state.
+		if len(c.Operators) == 0 {
+			c.Operators = []string{"*"}
+		}
+		c.EmbeddedRedis = true
 	}
 	if !c.Console() {
 		if len(c.Operators) == 0 {

@@ -131,7 +131,7 @@ func (m *Main) Start(ctx context.Context) error {
 
 	var w *wizard.Wizard
 	met := metrics.New(func(ctx context.Context) (map[appreg.State]int, error) { return w.CountByState(ctx) })
-	m.platforms = m.choosePlatforms(met)
+	m.platforms = m.choosePlatforms(met, rdb)
 	chats := appreg.Chats{Default: m.platforms[0].Name(), ByPlatform: map[string]appreg.Chat{}}
 	approvals, reminderChannels := map[string]string{}, map[string]string{}
 	for _, p := range m.platforms {
@@ -278,10 +278,13 @@ func (m *Main) note(line string) {
 
 // choosePlatforms returns the configured chat platforms, or the console
 // when none is.
-func (m *Main) choosePlatforms(met *metrics.Metrics) []platform {
+func (m *Main) choosePlatforms(met *metrics.Metrics, rdb redisstore.Client) []platform {
 	var ps []platform
 	if c := m.Config.Slack; c != nil {
 		ps = append(ps, newSlack(c, m.log, met.Ack))
+	}
+	if c := m.Config.Teams; c != nil {
+		ps = append(ps, m.newTeams(c, rdb))
 	}
 	ps = append(ps, m.extraPlatforms...)
 	if len(ps) > 0 {

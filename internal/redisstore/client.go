@@ -20,11 +20,17 @@ type Options struct {
 	MasterName string
 }
 
+// Client is a connection to Redis, plain, Sentinel or Cluster: what the
+// stores of this package are built on. Packages that wire stores together
+// name it so, without importing go-redis.
+type Client = redis.UniversalClient
+
 // Connect returns a go-redis universal client for opts: a plain, Sentinel or
 // Cluster client depending on MasterName and the number of addresses. With
 // no URL it starts an embedded in-process Redis (miniredis) whose state is
 // lost on exit, says so in the log, and returns a close function that stops
 // it.
+
 func Connect(opts Options, log *slog.Logger) (redis.UniversalClient, func(), error) {
 	if opts.URL == "" && len(opts.Addrs) == 0 {
 		mr := miniredis.NewMiniRedis()
