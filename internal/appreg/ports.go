@@ -134,8 +134,9 @@ func (e *SignInError) Error() string {
 // wizard needs it.
 type Tenant interface {
 	// BeginSignIn asks Entra ID for a device code for the tenant (a verified
-	// domain or a tenant id). KindInvalid for an unknown tenant.
-	BeginSignIn(ctx context.Context, tenant string) (SignIn, error)
+	// domain or a tenant id), for a session that may do what purpose needs
+	// and no more. KindInvalid for an unknown tenant.
+	BeginSignIn(ctx context.Context, tenant string, purpose Purpose) (SignIn, error)
 	// Restore rebuilds a session from Session.Export's bytes. KindNotFound
 	// (or KindForbidden) when it can no longer act and a new sign-in is needed.
 	Restore(ctx context.Context, tenant string, exported []byte) (Session, error)
@@ -144,6 +145,19 @@ type Tenant interface {
 	// one result per resource; it does not retry.
 	CheckCredentials(ctx context.Context, tenantID, clientID, secret string) []CredentialCheck
 }
+
+// Purpose is what an admin signs in for. It decides the delegated
+// permissions the bot asks Entra ID for: each flow gets what it needs.
+type Purpose string
+
+// The purposes of a sign-in.
+const (
+	// PurposeApps creates and manages app registrations: onboarding,
+	// secrets, cleanup, check.
+	PurposeApps Purpose = "apps"
+	// PurposeRoles also gives and takes directory roles: role changes.
+	PurposeRoles Purpose = "roles"
+)
 
 // SignIn is a device-code sign-in under way.
 type SignIn interface {

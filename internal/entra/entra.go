@@ -105,11 +105,32 @@ type Config struct {
 // Tenant is the tenant port on Entra ID and Graph. It is safe for concurrent
 // use and holds no per-admin state: that lives in the sessions.
 type Tenant struct {
-	cfg        Config
-	log        *slog.Logger
-	graphHTTP  *http.Client
-	graphHost  string
-	graphScope []string
+	cfg       Config
+	log       *slog.Logger
+	graphHTTP *http.Client
+	graphHost string
+}
+
+// delegatedPermissions are the Microsoft Graph permissions a purpose asks
+// the admin for: the least each flow needs, never .default (everything the
+// sign-in app was ever consented).
+func delegatedPermissions(purpose appreg.Purpose) []string {
+	apps := []string{"User.Read", "Directory.Read.All", "Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All"}
+	if purpose == appreg.PurposeRoles {
+		return append(apps, "RoleManagement.ReadWrite.Directory")
+	}
+	return apps
+}
+
+// scopes are the delegated permissions of a purpose as scopes of the
+// configured Graph endpoint (its App ID URI).
+func (t *Tenant) scopes(purpose appreg.Purpose) []string {
+	perms := delegatedPermissions(purpose)
+	out := make([]string, len(perms))
+	for i, p := range perms {
+		out[i] = t.cfg.GraphEndpoint + "/" + p
+	}
+	return out
 }
 
 var _ appreg.Tenant = (*Tenant)(nil)
@@ -138,18 +159,17 @@ func New(cfg Config) (*Tenant, error) {
 	}
 	graph, _ := url.Parse(cfg.GraphEndpoint)
 	return &Tenant{
-		cfg:        cfg,
-		log:        cfg.Logger.With("component", "entra"),
-		graphHTTP:  newGraphHTTPClient(cfg.HTTPClient.Transport),
-		graphHost:  graph.Hostname(),
-		graphScope: []string{GraphAppID + "/.default"},
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "entra"),
+		graphHTTP: newGraphHTTPClient(cfg.HTTPClient.Transport),
+		graphHost: graph.Hostname(),
 	}, nil
 }
 
 // BeginSignIn asks Entra ID for a device code for the tenant (a verified
 // domain or a tenant id). KindInvalid for a tenant Entra does not know,
 // KindUnavailable when Entra cannot be reached.
-func (t *Tenant) BeginSignIn(ctx context.Context, tenant string) (appreg.SignIn, error) {
+func (t *Tenant) BeginSignIn(ctx context.Context, tenant string, purpose appreg.Purpose) (appreg.SignIn, error) {
 	if tenant == "" || strings.ContainsAny(tenant, "/?#@ ") {
 		return nil, appreg.Errorf(appreg.KindInvalid, "%q is not a tenant: give a verified domain or a tenant id.", tenant)
 	}
@@ -158,7 +178,8 @@ func (t *Tenant) BeginSignIn(ctx context.Context, tenant string) (appreg.SignIn,
 	if err != nil {
 		return nil, err
 	}
-	dc, err := client.AcquireTokenByDeviceCode(ctx, t.graphScope)
+	scopes := t.scopes(purpose)
+	dc, err := client.AcquireTokenByDeviceCode(ctx, scopes)
 	if err != nil {
 		t.log.WarnContext(ctx, "device code refused", "tenant", tenant, "err", safeErr(err))
 		if e := parseEntraError(err); e != nil && (e.Error == "invalid_tenant" || e.has(90002)) {
@@ -168,8 +189,8 @@ func (t *Tenant) BeginSignIn(ctx context.Context, tenant string) (appreg.SignIn,
 		}
 		return nil, entraUnavailable(err)
 	}
-	t.log.InfoContext(ctx, "device code issued", "tenant", tenant, "expires", dc.Result.ExpiresOn)
-	return &signIn{t: t, tenant: tenant, client: client, cache: tc, dc: dc}, nil
+	t.log.InfoContext(ctx, "device code issued", "tenant", tenant, "purpose", purpose, "expires", dc.Result.ExpiresOn)
+	return &signIn{t: t, tenant: tenant, client: client, cache: tc, dc: dc, scopes: scopes}, nil
 }
 
 // signIn is a device-code sign-in under way.
@@ -179,6 +200,7 @@ type signIn struct {
 	client public.Client
 	cache  *tokenCache
 	dc     public.DeviceCode
+	scopes []string
 }
 
 func (s *signIn) Code() appreg.DeviceCode {
@@ -199,7 +221,7 @@ func (s *signIn) Wait(ctx context.Context) (appreg.Session, error) {
 	if err != nil {
 		return nil, s.failure(ctx, err)
 	}
-	sess, err := s.t.newSession(s.tenant, s.client, s.cache, res.Account)
+	sess, err := s.t.newSession(s.tenant, s.client, s.cache, res.Account, s.scopes)
 	if err != nil {
 		return nil, err
 	}
@@ -266,11 +288,15 @@ func (t *Tenant) Restore(ctx context.Context, tenant string, exported []byte) (a
 		if a.HomeAccountID != x.HomeAccountID {
 			continue
 		}
-		sess, err := t.newSession(x.Tenant, client, tc, a)
+		scopes := x.Scopes
+		if len(scopes) == 0 { // saved before sessions kept their scopes
+			scopes = t.scopes(appreg.PurposeApps)
+		}
+		sess, err := t.newSession(x.Tenant, client, tc, a, scopes)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := sess.credential().GetToken(ctx, policy.TokenRequestOptions{Scopes: t.graphScope, EnableCAE: true}); err != nil {
+		if _, err := sess.credential().GetToken(ctx, policy.TokenRequestOptions{Scopes: scopes, EnableCAE: true}); err != nil {
 			return nil, err
 		}
 		sess.identity, sess.log = x.Identity, t.log.With("tenant", x.Identity.TenantID)
@@ -389,6 +415,7 @@ type exportedSession struct {
 	HomeAccountID string          `json:"home_account_id"`
 	Identity      appreg.Identity `json:"identity"`
 	Cache         []byte          `json:"cache"`
+	Scopes        []string        `json:"scopes,omitempty"` // what the session was signed in for
 }
 
 // msalCredential is the session's MSAL client as an azcore.TokenCredential

@@ -73,11 +73,18 @@ func (f *fixture) newTenant(t *testing.T) *entra.Tenant {
 	return tn
 }
 
-// signIn plays the admin: the code is approved before the bot waits.
+// signIn plays the admin: the code is approved before the bot waits. The
+// session may do everything the bot does (role changes included).
 func (f *fixture) signIn(t *testing.T, upn string) appreg.Session {
 	t.Helper()
+	return f.signInFor(t, upn, appreg.PurposeRoles)
+}
+
+// signInFor signs in for a purpose.
+func (f *fixture) signInFor(t *testing.T, upn string, purpose appreg.Purpose) appreg.Session {
+	t.Helper()
 	ctx := context.Background()
-	si, err := f.tenant.BeginSignIn(ctx, domain)
+	si, err := f.tenant.BeginSignIn(ctx, domain, purpose)
 	if err != nil {
 		t.Fatalf("BeginSignIn: %v", err)
 	}
@@ -208,7 +215,7 @@ func TestSignInFailures(t *testing.T) {
 			f := newFixture(t, tc.opts)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			si, err := f.tenant.BeginSignIn(ctx, tenantID)
+			si, err := f.tenant.BeginSignIn(ctx, tenantID, appreg.PurposeApps)
 			f.check(t, "BeginSignIn", err)
 			if c := si.Code(); c.UserCode == "" || !strings.HasPrefix(c.VerificationURL, "https://") || c.ExpiresAt.IsZero() || c.Interval != 5*time.Second {
 				t.Errorf("Code() = %+v", c)
@@ -229,7 +236,7 @@ func TestSignInFailures(t *testing.T) {
 
 func TestUnknownTenant(t *testing.T) {
 	f := newFixture(t, simtenant.Options{})
-	_, err := f.tenant.BeginSignIn(context.Background(), "fabrikam.example")
+	_, err := f.tenant.BeginSignIn(context.Background(), "fabrikam.example", appreg.PurposeApps)
 	if appreg.ErrorKind(err) != appreg.KindInvalid {
 		t.Fatalf("BeginSignIn(unknown) = %v, want KindInvalid", err)
 	}
@@ -458,7 +465,7 @@ func TestEntraUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := tn.BeginSignIn(ctx, domain); appreg.ErrorKind(err) != appreg.KindUnavailable {
+	if _, err := tn.BeginSignIn(ctx, domain, appreg.PurposeApps); appreg.ErrorKind(err) != appreg.KindUnavailable {
 		t.Errorf("BeginSignIn with Entra down = %v, want KindUnavailable", err)
 	}
 	for _, c := range tn.CheckCredentials(ctx, tenantID, "7d9c1f7e-0000-4000-8000-000000000001", "s3cret") {

@@ -400,3 +400,46 @@ func TestRoles(t *testing.T) {
 	_, err = privileged.RemoveRole(ctx, o.sp, "No Such Role")
 	fail("RemoveRole of an unknown role", err, appreg.KindNotFound, `"No Such Role"`)
 }
+
+// TestLeastPrivilegePerPurpose: a sign-in asks Entra for the delegated
+// permissions of its purpose by name, never .default; a session signed in
+// for registrations cannot change directory roles even when its signer
+// could, one signed in for roles can; a restored session keeps its scopes.
+func TestLeastPrivilegePerPurpose(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, simtenant.Options{})
+	ctx := context.Background()
+	o := f.onboard(t, f.signIn(t, ga), "conv-1", "Contoso-DR")
+	apps := f.signInFor(t, ga, appreg.PurposeApps)
+	roles := f.signInFor(t, ga, appreg.PurposeRoles)
+	asked := f.sim.SignInScopes()
+	appsScopes, rolesScopes := asked[len(asked)-2], asked[len(asked)-1]
+	for _, s := range asked {
+		if strings.Contains(s, ".default") {
+			t.Errorf("a sign-in asked for .default: %s", s)
+		}
+	}
+	if !strings.Contains(appsScopes, "/Application.ReadWrite.All") || strings.Contains(appsScopes, "RoleManagement") {
+		t.Errorf("registrations sign-in asked for %q", appsScopes)
+	}
+	if !strings.Contains(rolesScopes, "/RoleManagement.ReadWrite.Directory") {
+		t.Errorf("roles sign-in asked for %q", rolesScopes)
+	}
+	if _, err := apps.AssignRole(ctx, o.sp, "Teams Administrator"); appreg.ErrorKind(err) != appreg.KindForbidden {
+		t.Errorf("role change with a registrations session: %v, want KindForbidden", err)
+	}
+	if _, err := roles.AssignRole(ctx, o.sp, "Teams Administrator"); err != nil {
+		t.Errorf("role change with a roles session: %v", err)
+	}
+	exported, err := apps.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored, err := f.tenant.Restore(ctx, domain, exported)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restored.AssignRole(ctx, o.sp, "Skype for Business Administrator"); appreg.ErrorKind(err) != appreg.KindForbidden {
+		t.Errorf("a restored registrations session changed a role: %v", err)
+	}
+}

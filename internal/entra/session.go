@@ -1,11 +1,13 @@
 package entra
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -44,6 +46,7 @@ type session struct {
 	cache    *tokenCache
 	account  public.Account
 	identity appreg.Identity
+	scopes   []string // the delegated permissions it was signed in for
 	graph    abstractions.RequestAdapter
 	log      *slog.Logger
 
@@ -90,6 +93,7 @@ func newGraphHTTPClient(base http.RoundTripper) *http.Client {
 	if base == nil {
 		base = http.DefaultTransport
 	}
+	base = ownBody{base}
 	opts := core.GraphClientOptions{GraphServiceLibraryVersion: "1.89.0"}
 	return &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(base,
 		core.NewGraphTelemetryHandler(&opts),
@@ -103,10 +107,10 @@ func newGraphHTTPClient(base http.RoundTripper) *http.Client {
 	)}
 }
 
-func (t *Tenant) newSession(tenant string, client public.Client, tc *tokenCache, account public.Account) (*session, error) {
-	s := &session{t: t, tenant: tenant, client: client, cache: tc, account: account,
+func (t *Tenant) newSession(tenant string, client public.Client, tc *tokenCache, account public.Account, scopes []string) (*session, error) {
+	s := &session{t: t, tenant: tenant, client: client, cache: tc, account: account, scopes: scopes,
 		log: t.log.With("tenant", account.Realm), resources: map[string]*resourceAPI{}}
-	auth, err := kiotaazure.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(s.credential(), t.graphScope, []string{t.graphHost})
+	auth, err := kiotaazure.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(s.credential(), scopes, []string{t.graphHost})
 	if err != nil {
 		return nil, appreg.Wrap(appreg.KindInternal, err, "The Microsoft Graph client cannot be set up.")
 	}
@@ -140,7 +144,7 @@ func (s *session) Identity() appreg.Identity { return s.identity }
 // hold a refresh token: the caller must encrypt them and never log them.
 func (s *session) Export() ([]byte, error) {
 	b, err := json.Marshal(exportedSession{Version: 1, Tenant: s.tenant, HomeAccountID: s.account.HomeAccountID,
-		Identity: s.identity, Cache: s.cache.bytes()})
+		Identity: s.identity, Cache: s.cache.bytes(), Scopes: s.scopes})
 	if err != nil {
 		return nil, appreg.Wrap(appreg.KindInternal, err, "The sign-in cannot be saved.")
 	}
@@ -572,4 +576,26 @@ func uuidString(u *uuid.UUID) string {
 		return ""
 	}
 	return u.String()
+}
+
+// ownBody gives each attempt of a request a body of its own. Kiota's retry
+// handler sends the same request again after rewinding its body; but
+// net/http may still be writing the body of the attempt that failed (a
+// server answers 429 or 503 before reading it), and the two would read one
+// reader at once: the retry went out with an empty body. Read whole here,
+// before the transport starts, a body is never shared.
+type ownBody struct{ base http.RoundTripper }
+
+func (o ownBody) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return o.base.RoundTrip(req)
+	}
+	b, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	r := req.Clone(req.Context())
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return o.base.RoundTrip(r)
 }

@@ -168,7 +168,7 @@ func (t *Tenant) Consented(appID string) []string {
 }
 
 // BeginSignIn implements appreg.Tenant.
-func (t *Tenant) BeginSignIn(ctx context.Context, tenant string) (appreg.SignIn, error) {
+func (t *Tenant) BeginSignIn(ctx context.Context, tenant string, purpose appreg.Purpose) (appreg.SignIn, error) {
 	if err := t.call("BeginSignIn"); err != nil {
 		return nil, err
 	}

@@ -179,7 +179,7 @@ func (g *graphRequest) roleAssignments(rest []string) {
 			g.notFound(rest[0])
 		case g.r.Method == http.MethodGet:
 			g.ok(http.StatusOK, g.roleAssignmentJSON(g.t.roleAssigns[i]))
-		case g.require(roleWriters()):
+		case g.requireScope("RoleManagement.ReadWrite.Directory") && g.require(roleWriters()):
 			g.t.roleAssigns = slices.Delete(g.t.roleAssigns, i, i+1)
 			g.w.WriteHeader(http.StatusNoContent)
 		}
@@ -194,7 +194,7 @@ func (g *graphRequest) createRoleAssignment() {
 		RoleDefinitionID string `json:"roleDefinitionId"`
 		DirectoryScopeID string `json:"directoryScopeId"`
 	}
-	if !g.require(roleWriters()) || !g.decode(&in) {
+	if !g.requireScope("RoleManagement.ReadWrite.Directory") || !g.require(roleWriters()) || !g.decode(&in) {
 		return
 	}
 	def := g.t.roleDefinitionByID(in.RoleDefinitionID)

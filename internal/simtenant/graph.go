@@ -20,6 +20,7 @@ type graphRequest struct {
 	t      *tenant
 	caller *user        // the signed-in user, nil for an app-only token
 	app    *application // the calling app of an app-only token
+	scope  string       // the token's scopes, as requested
 	body   []byte
 }
 
@@ -92,7 +93,7 @@ func (g *graphRequest) authenticate() bool {
 	case !g.s.opts.Now().Before(tk.expires):
 		g.fail(http.StatusUnauthorized, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
 	default:
-		g.t, g.caller, g.app = tk.tenant, tk.user, tk.app
+		g.t, g.caller, g.app, g.scope = tk.tenant, tk.user, tk.app, tk.scope
 		return true
 	}
 	return false
@@ -541,6 +542,18 @@ func unquote(s string) string { return strings.ReplaceAll(s, "''", "'") }
 
 // require answers 403 unless the caller holds one of the roles. App-only
 // callers may read but not write.
+// requireScope refuses a delegated token that was not issued for
+// permission (nor for .default, which is every permission consented).
+func (g *graphRequest) requireScope(permission string) bool {
+	if g.caller == nil || strings.Contains(g.scope, ".default") || slices.ContainsFunc(strings.Fields(g.scope), func(s string) bool {
+		return s == permission || strings.HasSuffix(s, "/"+permission)
+	}) {
+		return true
+	}
+	g.fail(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation: the token lacks the "+permission+" permission.")
+	return false
+}
+
 func (g *graphRequest) require(roles []string) bool {
 	if g.caller != nil && g.t.hasAnyRole(g.caller, roles...) {
 		return true

@@ -84,6 +84,18 @@ func (s *Server) Decline(userCode string) error {
 	return nil
 }
 
+// SignInScopes returns the scopes each device code was asked for, oldest
+// first.
+func (s *Server) SignInScopes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.codes))
+	for i, c := range s.codes {
+		out[i] = c.scope
+	}
+	return out
+}
+
 // ExpireCodes makes every pending device code expire now.
 func (s *Server) ExpireCodes() {
 	s.mu.Lock()

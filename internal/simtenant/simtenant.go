@@ -110,7 +110,7 @@ func teamsAppRoles() []AppRole {
 
 // signInAppScopes are the delegated Graph permissions the sign-in app holds
 // in every tenant (RoleManagement.ReadWrite.Directory for role changes).
-const signInAppScopes = "User.Read Directory.Read.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All RoleManagement.ReadWrite.Directory"
+const signInAppScopes = "User.Read Directory.Read.All Application.ReadWrite.All AppRoleAssignment.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All RoleManagement.ReadWrite.Directory"
 
 // Options configure a Server. The zero value is usable.
 type Options struct {

@@ -284,7 +284,9 @@ func TestCleanupPlanFailureOffersRetry(t *testing.T) {
 	h := newHarness(t)
 	h.onboard()
 	h.tenant.FailNext("SignInAppGrants", appreg.Errorf(appreg.KindUnavailable, "Microsoft Graph is not answering."))
-	h.command(requester, "cleanup Voice1")
+	if r := h.command(requester, "cleanup Voice1"); !strings.Contains(r.Text, "Starting the cleanup of Voice1") {
+		t.Fatalf("cleanup: %q", r.Text)
+	}
 	h.approveNext(2)
 	defer func() {
 		if t.Failed() {

@@ -41,7 +41,11 @@ func (w *Wizard) signIn(ctx context.Context, c *appreg.Conversation) error {
 	if c.State != appreg.StateStarted && c.State != appreg.StateExpired && !approved {
 		return nil // another job got there first
 	}
-	attempt, err := w.tenant.BeginSignIn(ctx, c.Tenant)
+	purpose := appreg.PurposeApps
+	if c.Flow == appreg.FlowRole {
+		purpose = appreg.PurposeRoles
+	}
+	attempt, err := w.tenant.BeginSignIn(ctx, c.Tenant, purpose)
 	if err != nil {
 		if appreg.ErrorKind(err) == appreg.KindInvalid || appreg.ErrorKind(err) == appreg.KindNotFound {
 			return w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) { c.Reason = appreg.T(appreg.ErrorMessage(err)) })
