@@ -245,6 +245,23 @@ func loopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// secrets are the configured values that must never reach a log line, for
+// the logger to mask wherever they appear.
+func (c Config) secrets() []string {
+	out := []string{c.AdminToken, base64.StdEncoding.EncodeToString(c.StateKey)}
+	if u, err := url.Parse(c.RedisURL); err == nil && u.User != nil {
+		p, _ := u.User.Password()
+		out = append(out, p)
+	}
+	if c.Slack != nil {
+		out = append(out, c.Slack.BotToken, c.Slack.AppToken, c.Slack.SigningSecret)
+	}
+	if c.Teams != nil {
+		out = append(out, c.Teams.AppPassword)
+	}
+	return out
+}
+
 // duration parses a Go duration, or a whole number of days such as "365d".
 func duration(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {

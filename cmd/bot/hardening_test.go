@@ -149,3 +149,17 @@ func TestOpsEndpointsOnTheirOwnListener(t *testing.T) {
 		}
 	}
 }
+
+// TestConfiguredSecretsNeverLogged: the tokens and passwords of the
+// configuration are masked wherever a log line holds them.
+func TestConfiguredSecretsNeverLogged(t *testing.T) {
+	e := newEnv(t)
+	m := e.start(map[string]string{"BOT_ADMIN_TOKEN": "admin-token-0123456789"})
+	for _, s := range []string{"xoxb-test", signingSecret, "admin-token-0123456789"} {
+		m.log.Warn("tried " + s)
+		m.log.Info("x", "detail", "value "+s)
+		if strings.Contains(e.logs.String(), s) {
+			t.Errorf("%q reached the log", s)
+		}
+	}
+}

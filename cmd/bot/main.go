@@ -56,6 +56,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "appreg-bot:", err)
 		os.Exit(1)
 	}
+	// Every other logger of the process (the standard library's, go-redis's)
+	// goes through the same redaction.
+	slog.SetDefault(m.log)
+	redisstore.RouteLogs(m.log)
 	select {
 	case <-ctx.Done():
 	case <-m.Done():
@@ -106,7 +110,7 @@ type Main struct {
 // the console ends.
 func (m *Main) Start(ctx context.Context) error {
 	cfg := m.Config
-	m.log = logging.New(m.LogOutput, cfg.LogLevel)
+	m.log = logging.New(m.LogOutput, cfg.LogLevel, cfg.secrets()...)
 	ctx, m.cancel = context.WithCancel(ctx)
 
 	rdb, closeRedis, err := redisstore.Connect(redisstore.Options{URL: cfg.RedisURL, Addrs: cfg.RedisAddrs, MasterName: cfg.RedisMasterName}, m.log)

@@ -2,6 +2,9 @@ package appreg
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"time"
 )
 
@@ -143,7 +146,7 @@ type Tenant interface {
 	// CheckCredentials acquires app-only tokens with a client secret, for
 	// Microsoft Graph and for the Skype and Teams Tenant Admin API. It returns
 	// one result per resource; it does not retry.
-	CheckCredentials(ctx context.Context, tenantID, clientID, secret string) []CredentialCheck
+	CheckCredentials(ctx context.Context, tenantID, clientID string, secret SecretText) []CredentialCheck
 }
 
 // Purpose is what an admin signs in for. It decides the delegated
@@ -168,6 +171,33 @@ type SignIn interface {
 	Wait(ctx context.Context) (Session, error)
 }
 
+// SecretText is the text of a client secret. Printed, logged or encoded as
+// JSON it is "[REDACTED]", whatever the verb or the logger: only Reveal
+// gives the text, for the one message that hands it to its owner and for
+// the credential check.
+type SecretText string
+
+// Redacted is what a SecretText shows of itself.
+const Redacted = "[REDACTED]"
+
+// Reveal returns the secret's text.
+func (s SecretText) Reveal() string { return string(s) }
+
+func (s SecretText) String() string   { return Redacted }
+func (s SecretText) GoString() string { return Redacted }
+
+// Format writes Redacted for every verb.
+func (s SecretText) Format(f fmt.State, verb rune) { _, _ = io.WriteString(f, Redacted) }
+
+// LogValue implements slog.LogValuer.
+func (s SecretText) LogValue() slog.Value { return slog.StringValue(Redacted) }
+
+// MarshalJSON implements json.Marshaler.
+func (s SecretText) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
+
+// MarshalText implements encoding.TextMarshaler.
+func (s SecretText) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
+
 // CredentialCheck is the outcome of acquiring one app-only token.
 type CredentialCheck struct {
 	Resource string // "Microsoft Graph", "Skype and Teams Tenant Admin API"
@@ -191,7 +221,7 @@ type Permission struct {
 // Secret is a client secret. Text is only ever set on creation.
 type Secret struct {
 	KeyID   string
-	Text    string
+	Text    SecretText
 	Name    string
 	Expires time.Time
 	// Capped is set when a tenant policy refused the requested lifetime and

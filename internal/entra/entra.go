@@ -309,7 +309,8 @@ func (t *Tenant) Restore(ctx context.Context, tenant string, exported []byte) (a
 // CheckCredentials acquires an app-only token with the client secret for
 // Microsoft Graph and for the Skype and Teams Tenant Admin API, once each,
 // without retrying. A Reason names Entra's error code and never the secret.
-func (t *Tenant) CheckCredentials(ctx context.Context, tenantID, clientID, secret string) []appreg.CredentialCheck {
+func (t *Tenant) CheckCredentials(ctx context.Context, tenantID, clientID string, text appreg.SecretText) []appreg.CredentialCheck {
+	secret := text.Reveal()
 	checks := []appreg.CredentialCheck{{Resource: "Microsoft Graph"}, {Resource: "Skype and Teams Tenant Admin API"}}
 	scopes := []string{GraphAppID + "/.default", TeamsAdminAPIID + "/.default"}
 	cred, err := azidentity.NewClientSecretCredential(tenantID, clientID, secret, &azidentity.ClientSecretCredentialOptions{

@@ -185,7 +185,7 @@ func TestOnboardingHappyPath(t *testing.T) {
 			t.Errorf("credential check %s failed: %s", c.Resource, c.Reason)
 		}
 	}
-	f.assertNoLeaks(t, secret.Text)
+	f.assertNoLeaks(t, secret.Text.Reveal())
 	if testing.Verbose() {
 		t.Log(f.logs.String())
 	}
@@ -372,7 +372,7 @@ func TestSecretLifetimePolicy(t *testing.T) {
 			if n := len(f.sim.Applications(tenantID)[0].Secrets); n != 0 {
 				t.Errorf("%d secrets left after removal", n)
 			}
-			f.assertNoLeaks(t, sec.Text)
+			f.assertNoLeaks(t, sec.Text.Reveal())
 		})
 	}
 }
@@ -409,11 +409,11 @@ func TestCredentialCheckWaitsForReplication(t *testing.T) {
 		t.Errorf("wrong secret: %+v", bad)
 	}
 	for _, r := range reasons {
-		if sec.Text != "" && strings.Contains(r, sec.Text) {
+		if sec.Text != "" && strings.Contains(r, sec.Text.Reveal()) {
 			t.Errorf("reason %q contains the secret", r)
 		}
 	}
-	f.assertNoLeaks(t, sec.Text)
+	f.assertNoLeaks(t, sec.Text.Reveal())
 }
 
 func TestExportRestore(t *testing.T) {

@@ -36,7 +36,7 @@ func (f *fixture) onboard(t *testing.T, sess appreg.Session, key, name string) o
 	}
 	sec, err := sess.AddSecret(ctx, app.ObjectID, "voice-eu", 365*24*time.Hour)
 	f.check(t, "AddSecret", err)
-	t.Cleanup(func() { f.assertNoLeaks(t, sec.Text) })
+	t.Cleanup(func() { f.assertNoLeaks(t, sec.Text.Reveal()) })
 	return onboarded{app: app, sp: sp, secret: sec}
 }
 

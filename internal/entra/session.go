@@ -380,7 +380,7 @@ func (s *session) AddSecret(ctx context.Context, appObjectID, name string, lifet
 		body.SetPasswordCredential(cred)
 		pc, err := applications.NewApplicationsRequestBuilderInternal(s.params(), s.graph).ByApplicationId(appObjectID).AddPassword().Post(ctx, body, nil)
 		if err == nil {
-			sec := appreg.Secret{KeyID: uuidString(pc.GetKeyId()), Text: deref(pc.GetSecretText()), Name: name,
+			sec := appreg.Secret{KeyID: uuidString(pc.GetKeyId()), Text: appreg.SecretText(deref(pc.GetSecretText())), Name: name,
 				Expires: derefTime(pc.GetEndDateTime(), end), Capped: l != lifetime}
 			s.log.InfoContext(ctx, "secret added", "object", appObjectID, "key", sec.KeyID, "expires", sec.Expires, "capped", sec.Capped)
 			return sec, nil

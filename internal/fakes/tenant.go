@@ -237,7 +237,7 @@ func (t *Tenant) Restore(ctx context.Context, tenant string, exported []byte) (a
 }
 
 // CheckCredentials implements appreg.Tenant.
-func (t *Tenant) CheckCredentials(ctx context.Context, tenantID, clientID, secret string) []appreg.CredentialCheck {
+func (t *Tenant) CheckCredentials(ctx context.Context, tenantID, clientID string, secret appreg.SecretText) []appreg.CredentialCheck {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.calls["CheckCredentials"]++
@@ -396,7 +396,7 @@ func (s *session) AddSecret(ctx context.Context, objectID, name string, lifetime
 		lifetime, capped = s.t.MaxLifetime, true
 	}
 	s.t.seq++
-	sec := appreg.Secret{KeyID: fmt.Sprintf("key-%d", s.t.seq), Text: fmt.Sprintf("s3cr3t~%d-DoNotLeak", s.t.seq), Name: name,
+	sec := appreg.Secret{KeyID: fmt.Sprintf("key-%d", s.t.seq), Text: appreg.SecretText(fmt.Sprintf("s3cr3t~%d-DoNotLeak", s.t.seq)), Name: name,
 		Expires: s.t.Now().Add(lifetime), Capped: capped}
 	a.secrets[sec.KeyID] = sec
 	return sec, nil

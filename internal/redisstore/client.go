@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -57,4 +58,15 @@ func Connect(opts Options, log *slog.Logger) (redis.UniversalClient, func(), err
 	}
 	rdb := redis.NewUniversalClient(uo)
 	return rdb, func() { _ = rdb.Close() }, nil
+}
+
+// RouteLogs sends go-redis's own log lines (connection trouble, mostly) to
+// log, so that they go through the bot's redaction like any other line.
+// It sets a process-wide hook of go-redis: call it once, from main.
+func RouteLogs(log *slog.Logger) { redis.SetLogger(redisLogger{log}) }
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

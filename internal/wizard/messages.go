@@ -420,7 +420,7 @@ func msgSecret(c *appreg.Conversation, s appreg.Secret, now time.Time) appreg.Me
 	return say(appreg.IconLock, textf("%s (only you can see this, and only now: it cannot be shown again)\n"+
 		"Application (client) id: %s\nTenant id: %s\nSecret: %s\nExpires %s (in %d days).\n"+
 		"Paste it into the service's configuration now; do not post it anywhere else.",
-		bold("Client secret for "+c.Name+", service "+c.Service), code(c.Progress.AppID), code(c.Identity.TenantID), code(s.Text),
+		bold("Client secret for "+c.Name+", service "+c.Service), code(c.Progress.AppID), code(c.Identity.TenantID), code(s.Text.Reveal()),
 		dateAt(s.Expires, now), daysLeft(s.Expires, now)))
 }
 

@@ -191,7 +191,7 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 
 // validate checks the new credentials, retrying with a doubling wait while
 // they replicate. It reports success, or which token failed and why.
-func (w *Wizard) validate(ctx context.Context, c *appreg.Conversation, secret string) (bool, string) {
+func (w *Wizard) validate(ctx context.Context, c *appreg.Conversation, secret appreg.SecretText) (bool, string) {
 	wait := w.cfg.ValidationBackoff
 	var checks []appreg.CredentialCheck
 	for attempt := 1; ; attempt++ {
