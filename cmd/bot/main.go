@@ -27,6 +27,7 @@ import (
 	"github.com/appreg-bot/appreg-bot/internal/entra"
 	"github.com/appreg-bot/appreg-bot/internal/logging"
 	"github.com/appreg-bot/appreg-bot/internal/metrics"
+	"github.com/appreg-bot/appreg-bot/internal/panics"
 	"github.com/appreg-bot/appreg-bot/internal/redisstore"
 	"github.com/appreg-bot/appreg-bot/internal/reminders"
 	"github.com/appreg-bot/appreg-bot/internal/simtenant"
@@ -97,7 +98,8 @@ type Main struct {
 	servers     []*http.Server
 	listener    net.Listener
 	opsListener net.Listener // BOT_OPS_ADDR, when set
-	limits      HTTPLimits   // zero: DefaultHTTPLimits (tests shorten them)
+	metrics     *metrics.Metrics
+	limits      HTTPLimits // zero: DefaultHTTPLimits (tests shorten them)
 	cancel      context.CancelFunc
 	done        <-chan struct{}
 	bg          sync.WaitGroup
@@ -135,6 +137,7 @@ func (m *Main) Start(ctx context.Context) error {
 
 	var w *wizard.Wizard
 	met := metrics.New(func(ctx context.Context) (map[appreg.State]int, error) { return w.CountByState(ctx) })
+	m.metrics = met
 	m.platforms = m.choosePlatforms(met, rdb)
 	chats := appreg.Chats{Default: m.platforms[0].Name(), ByPlatform: map[string]appreg.Chat{}}
 	approvals, reminderChannels := map[string]string{}, map[string]string{}
@@ -242,7 +245,7 @@ func (m *Main) serve(l net.Listener, h http.Handler) {
 	if lim == (HTTPLimits{}) {
 		lim = DefaultHTTPLimits()
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: lim.ReadHeader, ReadTimeout: lim.Read, WriteTimeout: lim.Write,
+	srv := &http.Server{Handler: panics.Middleware(m.log, m.metrics.Panic, h), ReadHeaderTimeout: lim.ReadHeader, ReadTimeout: lim.Read, WriteTimeout: lim.Write,
 		IdleTimeout: lim.Idle, MaxHeaderBytes: lim.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)}
 	m.servers = append(m.servers, srv)
 	m.bg.Go(func() {
@@ -285,10 +288,10 @@ func (m *Main) note(line string) {
 func (m *Main) choosePlatforms(met *metrics.Metrics, rdb redisstore.Client) []platform {
 	var ps []platform
 	if c := m.Config.Slack; c != nil {
-		ps = append(ps, newSlack(c, m.log, met.Ack))
+		ps = append(ps, newSlack(c, m.log, met))
 	}
 	if c := m.Config.Teams; c != nil {
-		ps = append(ps, m.newTeams(c, rdb))
+		ps = append(ps, m.newTeams(c, rdb, met))
 	}
 	ps = append(ps, m.extraPlatforms...)
 	if len(ps) > 0 {

@@ -7,10 +7,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/appreg-bot/appreg-bot/handlers/slackbot"
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/metrics"
 )
 
 // SlackConfig is Slack's part of the configuration. Slack is on when
@@ -52,14 +52,14 @@ func loadSlack(e settings) (*SlackConfig, error) {
 
 // slackPlatform is Slack: HTTP mode on the bot's listener, or Socket Mode.
 type slackPlatform struct {
-	cfg   *SlackConfig
-	chat  *slackbot.Chat
-	log   *slog.Logger
-	onAck func(endpoint string, d time.Duration)
+	cfg  *SlackConfig
+	chat *slackbot.Chat
+	log  *slog.Logger
+	met  *metrics.Metrics
 }
 
-func newSlack(cfg *SlackConfig, log *slog.Logger, onAck func(string, time.Duration)) *slackPlatform {
-	return &slackPlatform{cfg: cfg, chat: slackbot.NewChat(cfg.BotToken, cfg.APIURL, log), log: log, onAck: onAck}
+func newSlack(cfg *SlackConfig, log *slog.Logger, met *metrics.Metrics) *slackPlatform {
+	return &slackPlatform{cfg: cfg, chat: slackbot.NewChat(cfg.BotToken, cfg.APIURL, log), log: log, met: met}
 }
 
 func (p *slackPlatform) Name() string             { return slackbot.Platform }
@@ -70,7 +70,7 @@ func (p *slackPlatform) RemindersChannel() string { return p.cfg.RemindersChanne
 // Start serves /slack/ on mux in HTTP mode, and runs Socket Mode when an
 // app-level token is set.
 func (p *slackPlatform) Start(ctx context.Context, bot appreg.Bot, mux *http.ServeMux, bg *sync.WaitGroup) error {
-	in := slackbot.Inbound{Bot: bot, Chat: p.chat, Log: p.log, OnAck: p.onAck}
+	in := slackbot.Inbound{Bot: bot, Chat: p.chat, Log: p.log, OnAck: p.met.Ack, OnPanic: p.met.Panic}
 	if p.cfg.SigningSecret != "" {
 		h, err := slackbot.NewHandler(in, p.cfg.SigningSecret, nil)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/appreg-bot/appreg-bot/handlers/teams"
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/metrics"
 	"github.com/appreg-bot/appreg-bot/internal/redisstore"
 )
 
@@ -85,13 +86,14 @@ type teamsPlatform struct {
 	refs teams.References
 	auth *teams.Authenticator
 	log  *slog.Logger
+	met  *metrics.Metrics
 	err  error // of the set-up, reported by Start
 }
 
 // newTeams builds the platform. Its conversation references live in the
 // bot's Redis.
-func (m *Main) newTeams(cfg *TeamsConfig, rdb redisstore.Client) *teamsPlatform {
-	p := &teamsPlatform{cfg: cfg, log: m.log, refs: redisstore.NewTeamsRefs(rdb, 0)}
+func (m *Main) newTeams(cfg *TeamsConfig, rdb redisstore.Client, met *metrics.Metrics) *teamsPlatform {
+	p := &teamsPlatform{cfg: cfg, log: m.log, refs: redisstore.NewTeamsRefs(rdb, 0), met: met}
 	cc := teams.ConnectorConfig{
 		AppID: cfg.AppID, AppPassword: cfg.AppPassword, Tenant: cfg.TenantID, AuthorityHost: cfg.AuthorityHost,
 		HTTPClient: cfg.HTTPClient, DisableInstanceDiscovery: cfg.HTTPClient != nil, Logger: m.log,
@@ -131,7 +133,7 @@ func (p *teamsPlatform) Start(ctx context.Context, bot appreg.Bot, mux *http.Ser
 	if p.err != nil {
 		return p.err
 	}
-	h, err := teams.NewHandler(teams.HandlerConfig{Bot: bot, Chat: p.chat, Refs: p.refs, Auth: p.auth,
+	h, err := teams.NewHandler(teams.HandlerConfig{Bot: bot, Chat: p.chat, Refs: p.refs, Auth: p.auth, OnPanic: p.met.Panic,
 		DevUnauthenticated: p.cfg.DevUnauthenticated, Log: p.log})
 	if err != nil {
 		return err

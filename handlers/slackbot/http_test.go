@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ type fakeBot struct {
 	reply      appreg.Reply
 	answer     appreg.Answer
 	actErr     error
+	panics     bool // Act panics
 	formErrs   map[string]string
 	submitErr  error
 	mu         sync.Mutex
@@ -41,6 +43,9 @@ func (b *fakeBot) Act(_ context.Context, a appreg.Action) (appreg.Answer, error)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.actions = append(b.actions, a)
+	if b.panics {
+		panic("bot bug")
+	}
 	return b.answer, b.actErr
 }
 
@@ -360,5 +365,31 @@ func TestUnknownInteractionAndRoutes(t *testing.T) {
 	}
 	if _, err := NewHandler(Inbound{}, testSecret, nil); err == nil {
 		t.Error("NewHandler without a bot succeeded")
+	}
+}
+
+// TestPanickingClickIsContained: a click whose handling panics is still
+// acknowledged, the clicker is told something went wrong, the panic is
+// counted, and the next delivery is handled.
+func TestPanickingClickIsContained(t *testing.T) {
+	chat, fake := newChat(t)
+	bot := &fakeBot{panics: true}
+	var panicked atomic.Int32
+	h := newHandler(t, bot, Inbound{Chat: chat, OnPanic: func() { panicked.Add(1) }})
+	if w := serve(h, request("/slack/interactivity", interactionBody(blockActionsPayload), testNow, testSecret)); w.Code != http.StatusOK {
+		t.Fatalf("status %d", w.Code)
+	}
+	c, err := fake.WaitFor(testCtx(t), "chat.postEphemeral", nil)
+	if err != nil || c.Param("user") != "U1" || !strings.Contains(c.Text, "Something went wrong") {
+		t.Fatalf("clicker told %+v, %v", c, err)
+	}
+	if panicked.Load() != 1 {
+		t.Errorf("%d panics counted", panicked.Load())
+	}
+	bot.mu.Lock()
+	bot.panics = false
+	bot.mu.Unlock()
+	if w := serve(h, request("/slack/commands", commandBody("help"), testNow, testSecret)); w.Code != http.StatusOK {
+		t.Errorf("after the panic: %d", w.Code)
 	}
 }

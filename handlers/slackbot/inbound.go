@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/panics"
 )
 
 // The endpoint names passed to Inbound.OnAck, the same in HTTP and Socket
@@ -35,6 +36,9 @@ type Inbound struct {
 	// Log receives one line per delivery (user id, command, endpoint,
 	// latency; never the text typed or submitted). nil means slog.Default().
 	Log *slog.Logger
+	// OnPanic, when set, counts a panic recovered while handling a
+	// delivery.
+	OnPanic func()
 	// OnAck, when set, observes each acknowledged delivery: the endpoint
 	// (EndpointCommands or EndpointInteractivity) and the time from receipt
 	// to the acknowledgement being ready. For metrics.
@@ -88,6 +92,10 @@ func (in Inbound) interaction(ctx context.Context, ic slack.InteractionCallback,
 		go func() {
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), actTimeout)
 			defer cancel()
+			defer panics.Guard(in.Log, in.OnPanic, func(any) {
+				in.notify(actx, appreg.Place{Platform: Platform, Channel: cmp.Or(ic.Channel.ID, ic.Container.ChannelID), Thread: ic.Container.ThreadTs},
+					ic.User.ID, appreg.Message{Text: appreg.T(appreg.IconWarn, appreg.ErrorMessage(errors.New("panic")))})
+			}, "user", ic.User.ID)
 			in.act(actx, ic)
 		}()
 	case slack.InteractionTypeViewSubmission:

@@ -9,6 +9,8 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
+
+	"github.com/appreg-bot/appreg-bot/internal/panics"
 )
 
 // RunSocketMode receives slash commands and interactions over a Socket Mode
@@ -50,6 +52,7 @@ func RunSocketMode(ctx context.Context, appToken, apiURL string, in Inbound) err
 			return redact(fmt.Errorf("slack socket mode: %w", err), appToken)
 		case evt := <-smc.Events:
 			wg.Go(func() {
+				defer panics.Guard(in.Log, in.OnPanic, nil, "event", string(evt.Type))
 				req, payload := in.socketEvent(ctx, evt, time.Now())
 				if req == nil {
 					return

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/panics"
 )
 
 // Invoke names and answer types.
@@ -57,6 +58,9 @@ type HandlerConfig struct {
 	// must then be a loopback http(s) URL. The caller must make sure the
 	// handler is reachable on loopback only. Never in production.
 	DevUnauthenticated bool
+	// OnPanic, when set, counts a panic recovered while handling an
+	// activity.
+	OnPanic func()
 	// Log receives one line per delivery (user id, activity type,
 	// conversation kind, latency; never the text typed). nil discards.
 	Log *slog.Logger
@@ -317,8 +321,11 @@ func (h *Handler) invoke(ctx context.Context, act *Activity) any {
 	h.work.Go(func() {
 		wctx, cancel := h.detached(ctx)
 		defer cancel()
+		defer close(done)
+		defer panics.Guard(h.cfg.Log, h.cfg.OnPanic, func(v any) {
+			done <- answer{text: plainText(appreg.T(appreg.IconWarn, appreg.ErrorMessage(fmt.Errorf("panic: %v", v))))}
+		}, "activity", act.ID)
 		done <- h.act(wctx, act, caller(act), verb, data)
-		close(done)
 	})
 	t := time.NewTimer(invokeWait)
 	defer t.Stop()
@@ -330,6 +337,7 @@ func (h *Handler) invoke(ctx context.Context, act *Activity) any {
 	// Too slow for the invoke: whatever it says later goes to the
 	// clicker's personal chat.
 	h.work.Go(func() {
+		defer panics.Guard(h.cfg.Log, h.cfg.OnPanic, nil, "activity", act.ID)
 		a, ok := <-done
 		if !ok || a.notice.Text.IsEmpty() {
 			return

@@ -23,6 +23,7 @@ type Metrics struct {
 	errors      *prometheus.CounterVec
 	ack         *prometheus.HistogramVec
 	reminders   *prometheus.CounterVec
+	panics      prometheus.Counter
 }
 
 // CountByState counts live conversations by state.
@@ -46,11 +47,14 @@ func New(count CountByState) *Metrics {
 			Name: "appreg_ack_seconds", Help: "Time to acknowledge a chat request, by endpoint.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"endpoint"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "appreg_panics_total", Help: "Panics recovered in the bot's goroutines and handlers.",
+		}),
 		reminders: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "appreg_reminders_total", Help: "Secret-expiry reminders: due (claimed), sent (messages posted), failed (post attempts refused).",
 		}, []string{"event"}),
 	}
-	m.Registry.MustRegister(m.commands, m.transitions, m.errors, m.ack, m.reminders,
+	m.Registry.MustRegister(m.commands, m.transitions, m.errors, m.ack, m.reminders, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if count != nil {
 		m.Registry.MustRegister(&stateCollector{count: count, desc: prometheus.NewDesc(
@@ -69,6 +73,10 @@ func (m *Metrics) Transition(from, to appreg.State) {
 
 // Error implements wizard.Observer.
 func (m *Metrics) Error(kind appreg.Kind) { m.errors.WithLabelValues(string(kind)).Inc() }
+
+// Panic counts a recovered panic. It implements wizard.Observer and
+// reminders.Observer.
+func (m *Metrics) Panic() { m.panics.Inc() }
 
 // Ack records how long acknowledging a request took.
 func (m *Metrics) Ack(endpoint string, d time.Duration) {

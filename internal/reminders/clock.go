@@ -46,6 +46,8 @@ type Observer interface {
 	// Failed is called for each failed attempt to post a message, whether
 	// it will be retried (rate limit, outage) or dropped.
 	Failed()
+	// Panic is called for each panic recovered in the scheduler's work.
+	Panic()
 }
 
 type nopObserver struct{}
@@ -53,6 +55,7 @@ type nopObserver struct{}
 func (nopObserver) Due(int) {}
 func (nopObserver) Sent()   {}
 func (nopObserver) Failed() {}
+func (nopObserver) Panic()  {}
 
 // newReplicaName returns a random replica name.
 func newReplicaName() string {

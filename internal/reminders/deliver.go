@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/panics"
 )
 
 // ackTimeout bounds the acknowledgement or release that follows a post
@@ -162,7 +163,12 @@ func (d *deliverer) runLane(ctx context.Context, l *lane) {
 		l.queue = l.queue[1:]
 		d.mu.Unlock()
 
-		d.deliver(ctx, l, del)
+		func() {
+			// A delivery that panics is dropped: posted again, it would
+			// panic again.
+			defer panics.Guard(d.s.log, d.s.obs.Panic, func(any) { d.ack(ctx, del) }, "delivery", del.ID)
+			d.deliver(ctx, l, del)
+		}()
 		d.finish(del)
 		d.maybeExtend(ctx)
 	}

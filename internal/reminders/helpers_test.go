@@ -184,13 +184,14 @@ func (c *recChat) IsOneOf(context.Context, string, string, []string) (bool, erro
 
 // countObserver counts the Observer calls.
 type countObserver struct {
-	mu                sync.Mutex
-	due, sent, failed int
+	mu                        sync.Mutex
+	due, sent, failed, panics int
 }
 
 func (o *countObserver) Due(n int) { o.mu.Lock(); o.due += n; o.mu.Unlock() }
 func (o *countObserver) Sent()     { o.mu.Lock(); o.sent++; o.mu.Unlock() }
 func (o *countObserver) Failed()   { o.mu.Lock(); o.failed++; o.mu.Unlock() }
+func (o *countObserver) Panic()    { o.mu.Lock(); o.panics++; o.mu.Unlock() }
 
 // replica is one scheduler on the shared Redis, as a bot replica runs it.
 type replica struct {

@@ -2,10 +2,12 @@ package reminders
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/panics"
 )
 
 // snoozeFor is how far the Snooze button postpones a secret's next reminder.
@@ -236,9 +238,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			lead = nil
 		}
 		if held {
-			if _, err := s.Scan(ctx, s.clock.Now()); err != nil && ctx.Err() == nil {
-				s.log.WarnContext(ctx, "reminder scan failed", "err", err)
-			}
+			func() {
+				defer panics.Guard(s.log, s.obs.Panic, nil, "job", "reminder scan")
+				if _, err := s.Scan(ctx, s.clock.Now()); err != nil && ctx.Err() == nil {
+					s.log.WarnContext(ctx, "reminder scan failed", "err", err)
+				}
+			}()
 		}
 		if s.clock.Sleep(ctx, s.cfg.ScanInterval) != nil {
 			return nil
@@ -277,11 +282,17 @@ func (l *leadership) stop(s *Scheduler) {
 	_ = s.d.waitBelow(wctx, 1)
 }
 
+// guardedFill is deliverer.fill with a panic taken for an error.
+func (s *Scheduler) guardedFill(ctx context.Context) (took int, err error) {
+	defer panics.Guard(s.log, s.obs.Panic, func(v any) { err = fmt.Errorf("panic: %v", v) }, "job", "reminder queue")
+	return s.d.fill(ctx)
+}
+
 // deliverLoop takes deliveries as they become visible and hands them to
 // the channel lanes until ctx ends.
 func (s *Scheduler) deliverLoop(ctx context.Context) {
 	for ctx.Err() == nil {
-		took, err := s.d.fill(ctx)
+		took, err := s.guardedFill(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "reminder queue unavailable", "err", err)
 		}

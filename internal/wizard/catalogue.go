@@ -128,6 +128,8 @@ func Catalogue() map[string]appreg.Message {
 		"msgUpcoming": msgUpcoming([]Upcoming{{Secret: appreg.SecretRef{Tenant: Hostile, Registration: "Voice&1", Service: "sbc&1", Expires: now.Add(48 * time.Hour)},
 			What: "3 days before expiry", Due: now}}, 30, now, loc),
 		"msgLateCancel":             msgLateCancel(c),
+		"msgCrashed":                msgCrashed(conv(appreg.StateFailed, appreg.FlowOnboard)),
+		"reasonCrashed":             text(reasonCrashed()),
 		"msgBrokenButton":           msgBrokenButton(),
 		"reasonDeletedInTenant":     text(reasonDeletedInTenant(c)),
 		"reasonEntraUnreachable":    text(reasonEntraUnreachable()),

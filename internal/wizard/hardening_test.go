@@ -2,9 +2,13 @@ package wizard
 
 import (
 	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/fakes"
 )
 
 // TestStateCountsCostOneRedisCall: the metrics' live conversations by state
@@ -45,4 +49,42 @@ func TestStateCountsCostOneRedisCall(t *testing.T) {
 	if total != len(live) || counts[appreg.StateAwaitingSignIn] != 40 {
 		t.Errorf("counts %v, %d live", counts, len(live))
 	}
+}
+
+// panicCount counts the panics the engine recovers.
+type panicCount struct {
+	nopObserver
+	n atomic.Int32
+}
+
+func (p *panicCount) Panic() { p.n.Add(1) }
+
+// TestPanicInAJobEndsItsConversation: a panic inside a job (here in the
+// tenant adapter, creating the registration) neither takes the process
+// down nor leaves the conversation hanging: it ends with a message, is
+// counted, and the engine goes on with the next conversation.
+func TestPanicInAJobEndsItsConversation(t *testing.T) {
+	h := newHarness(t)
+	obs := &panicCount{}
+	h.w.obs = obs
+	var once sync.Once
+	h.tenant.Hook("CreateApplication", func() { once.Do(func() { panic("injected") }) })
+	h.signIn()
+	h.waitState(appreg.StateAwaitingName)
+	if errs := h.submitName("Voice1"); len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	c := h.waitState(appreg.StateFailed)
+	if !strings.Contains(c.Reason.String(), "Something went wrong inside the bot") {
+		t.Fatalf("reason %q", c.Reason.String())
+	}
+	h.wait(fakes.Containing("post", "was stopped rather than go on half-done"))
+	if obs.n.Load() != 1 {
+		t.Errorf("%d panics counted", obs.n.Load())
+	}
+	if !strings.Contains(h.logs.String(), `"msg":"recovered from a panic"`) || !strings.Contains(h.logs.String(), `"conversation":"`+c.ID+`"`) {
+		t.Errorf("the panic is not logged with its conversation")
+	}
+	// The engine goes on.
+	h.onboard()
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/panics"
 )
 
 // Jobs: slow work on a conversation runs in the background under the
@@ -38,12 +39,14 @@ func (w *Wizard) run(id string, job func(ctx context.Context, c *appreg.Conversa
 	w.jobs.Add(1)
 	w.goJob(func() {
 		defer w.jobs.Done()
+		// A panic ends this conversation with a message, not the process.
+		defer panics.Guard(w.log, w.obs.Panic, func(any) { w.endAfterPanic(id) }, "conversation", id)
 		if !w.acquire(lease, owner, wait) {
 			return
 		}
 		ctx, cancel := context.WithCancel(w.ctx)
 		defer cancel()
-		go w.renew(ctx, cancel, lease, owner)
+		panics.Go(w.log, w.obs.Panic, func() { w.renew(ctx, cancel, lease, owner) }, "conversation", id)
 		defer func() {
 			// A fresh context: the job's own may be cancelled by Close.
 			rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -101,6 +104,22 @@ func (w *Wizard) renew(ctx context.Context, stop context.CancelFunc, lease, owne
 			}
 		}
 	}
+}
+
+// endAfterPanic ends a conversation whose job panicked: it fails, so that
+// nothing runs on half-done, and its thread says what was done.
+func (w *Wizard) endAfterPanic(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := w.store.Conversation(ctx, id)
+	if err != nil || c.State.Terminal() {
+		return
+	}
+	if err := w.move(ctx, c, appreg.StateFailed, func(c *appreg.Conversation) { c.Reason = reasonCrashed() }); err != nil {
+		w.log.Error("conversation not ended after a panic", "conversation", id, "err", err)
+		return
+	}
+	w.post(ctx, c, msgCrashed(c))
 }
 
 // jobFailed reports an error that ended a job, in the conversation's thread.

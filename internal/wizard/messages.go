@@ -379,7 +379,23 @@ func msgCancelled(c *appreg.Conversation, by appreg.Caller) appreg.Message {
 	return appreg.Message{Text: t}
 }
 
-func msgStepFailed(c *appreg.Conversation, err error) appreg.Message {
+func reasonCrashed() appreg.Text {
+	return appreg.T("Something went wrong inside the bot (a bug), so this conversation was stopped rather than go on half-done. The people who run the bot find the details in its log.")
+}
+
+// msgCrashed ends a conversation whose job panicked, with what it had done.
+func msgCrashed(c *appreg.Conversation) appreg.Message {
+	t := appreg.T(appreg.IconFail, reasonCrashed())
+	if done := doneSoFar(c); len(done) > 0 {
+		t = t.Append("\nDone in the tenant before it stopped: ", appreg.Join(done, "; "), ". It stays; start again to finish, or remove it in the portal.")
+	} else {
+		t = t.Append(" Nothing was changed in the tenant; start again.")
+	}
+	return appreg.Message{Text: t}
+}
+
+// doneSoFar lists the creation steps a conversation has recorded.
+func doneSoFar(c *appreg.Conversation) []appreg.Text {
 	var done []appreg.Text
 	if c.Progress.AppID != "" {
 		done = append(done, textf("registration %s exists", code(c.Progress.AppID)))
@@ -390,6 +406,14 @@ func msgStepFailed(c *appreg.Conversation, err error) appreg.Message {
 	if len(c.Progress.Consented) > 0 {
 		done = append(done, appreg.T("consented: "+strings.Join(c.Progress.Consented, ", ")))
 	}
+	if c.Progress.SecretKeyID != "" {
+		done = append(done, textf("client secret %s", code(c.Progress.SecretKeyID)))
+	}
+	return done
+}
+
+func msgStepFailed(c *appreg.Conversation, err error) appreg.Message {
+	done := doneSoFar(c)
 	t := appreg.T(appreg.IconWarn, appreg.ErrorMessage(err))
 	if len(done) > 0 && c.Flow == appreg.FlowOnboard {
 		t = t.Append("\nDone so far: ", appreg.Join(done, "; "), ". Retry continues from there.")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/panics"
 )
 
 // adminRoles are the roles that may create an app registration; the
@@ -68,7 +69,7 @@ func (w *Wizard) signIn(ctx context.Context, c *appreg.Conversation) error {
 
 	waitCtx, cancel := context.WithDeadline(ctx, code.ExpiresAt.Add(5*time.Second))
 	defer cancel()
-	go w.watch(waitCtx, cancel, c.ID, c.Version)
+	panics.Go(w.log, w.obs.Panic, func() { w.watch(waitCtx, cancel, c.ID, c.Version) }, "conversation", c.ID)
 	sess, err := attempt.Wait(waitCtx)
 
 	// The conversation may have moved on (cancelled) while we waited.

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/panics"
 )
 
 // Config holds the wizard's settings. Zero values take the defaults of
@@ -130,6 +131,8 @@ type Observer interface {
 	Command(name string)
 	Transition(from, to appreg.State)
 	Error(kind appreg.Kind)
+	// Panic counts a panic recovered in one of the engine's goroutines.
+	Panic()
 }
 
 type nopObserver struct{}
@@ -137,6 +140,7 @@ type nopObserver struct{}
 func (nopObserver) Command(string)                        {}
 func (nopObserver) Transition(appreg.State, appreg.State) {}
 func (nopObserver) Error(appreg.Kind)                     {}
+func (nopObserver) Panic()                                {}
 
 // Wizard is the conversation engine. It implements appreg.Bot.
 type Wizard struct {
@@ -253,7 +257,11 @@ func (w *Wizard) Start() {
 		t := time.NewTicker(w.cfg.RecoveryInterval)
 		defer t.Stop()
 		for {
-			w.Sweep(w.ctx)
+			// A panic in one sweep leaves the next to run.
+			func() {
+				defer panics.Guard(w.log, w.obs.Panic, nil, "job", "sweep")
+				w.Sweep(w.ctx)
+			}()
 			select {
 			case <-w.ctx.Done():
 				return
