@@ -11,25 +11,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/redisstore/redistest"
 	"github.com/appreg-bot/appreg-bot/internal/reminders"
 )
 
-// newReminderTestStore returns a ReminderStore on a real Redis when
-// REDIS_TEST_URL is set (flushed first), otherwise on miniredis, and a
-// function that lets Redis's own clock (lease TTLs) move on by d.
+// newReminderTestStore returns a ReminderStore on the real Redis the
+// environment names (redistest; flushed first), otherwise on miniredis, and
+// a function that lets Redis's own clock (lease TTLs) move on by d.
 func newReminderTestStore(t testing.TB) (*ReminderStore, redis.UniversalClient, func(d time.Duration)) {
 	t.Helper()
-	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
-		o, err := redis.ParseURL(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.PoolSize = 32
-		rdb := redis.NewClient(o)
-		t.Cleanup(func() { rdb.Close() })
-		if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-			t.Fatalf("flush test redis: %v", err)
-		}
+	if rdb, ok := redistest.Open(t, 32); ok {
 		return NewReminderStore(rdb), rdb, func(d time.Duration) { time.Sleep(d) }
 	}
 	mr := miniredis.RunT(t)
