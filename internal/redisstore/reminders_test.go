@@ -17,15 +17,18 @@ import (
 
 // newReminderTestStore returns a ReminderStore on the real Redis the
 // environment names (redistest; flushed first), otherwise on miniredis, and
-// a function that lets Redis's own clock (lease TTLs) move on by d.
+// a function that lets Redis's own clock (lease TTLs) move on by d. Its
+// commands go through the key checks.
 func newReminderTestStore(t testing.TB) (*ReminderStore, redis.UniversalClient, func(d time.Duration)) {
 	t.Helper()
 	if rdb, ok := redistest.Open(t, 32); ok {
+		checkKeys(t, rdb)
 		return NewReminderStore(rdb), rdb, func(d time.Duration) { time.Sleep(d) }
 	}
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
+	checkKeys(t, rdb)
 	return NewReminderStore(rdb), rdb, mr.FastForward
 }
 
@@ -320,4 +323,74 @@ func remDrain(ctx context.Context, rdb redis.UniversalClient) error {
 	pipe.Del(ctx, remQueueKey)
 	_, err = pipe.Exec(ctx)
 	return err
+}
+
+// interleave is a go-redis hook that runs between once, right after the
+// first ZRANGEBYSCORE on key: another replica acting between a method's
+// read and its script.
+type interleave struct {
+	key     string
+	between func()
+	done    bool
+}
+
+func (h *interleave) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *interleave) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *interleave) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if args := cmd.Args(); !h.done && cmd.Name() == "zrangebyscore" && len(args) > 1 && args[1] == h.key {
+			h.done = true
+			h.between()
+		}
+		return err
+	}
+}
+
+// TestReminderClaimAndTakeCheckWhatTheyRead: ClaimDue and TakeDeliveries
+// read first and act in a script; what another replica claimed or took in
+// between is not claimed or taken twice.
+func TestReminderClaimAndTakeCheckWhatTheyRead(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, _ := newReminderTestStore(t)
+	now := remDay(29, 10)
+	if _, err := s.Schedule(ctx, remSchedule(remSecret(1), remDay(1, 0))); err != nil {
+		t.Fatal(err)
+	}
+	var other reminders.Claim
+	claims := &interleave{key: remDueKey, between: func() {
+		var err error
+		if other, err = s.ClaimDue(ctx, now, 10, false); err != nil {
+			t.Error(err)
+		}
+	}}
+	rdb.AddHook(claims)
+	c, err := s.ClaimDue(ctx, now, 10, false)
+	if err != nil || c.Claimed != 0 || other.Claimed != 1 {
+		t.Fatalf("claim = %+v, %v; the other replica's = %+v; want 0 and 1 claimed", c, err, other)
+	}
+	var taken []reminders.Delivery
+	takes := &interleave{key: remQueueKey, between: func() {
+		var err error
+		if taken, err = s.TakeDeliveries(ctx, now, time.Minute, 10, "r2"); err != nil {
+			t.Error(err)
+		}
+	}}
+	rdb.AddHook(takes)
+	ds, err := s.TakeDeliveries(ctx, now, time.Minute, 10, "r1")
+	if err != nil || len(ds) != 0 || len(taken) != 2 {
+		t.Fatalf("take = %+v, %v; the other replica took %d; want 0 and 2", ds, err, len(taken))
+	}
+	// A delivery whose record went away leaves the queue.
+	if err := rdb.Del(ctx, remDeliveryKey(taken[0].ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.TakeDeliveries(ctx, now.Add(time.Hour), time.Minute, 10, "r1"); len(ds) != 1 || ds[0].ID != taken[1].ID {
+		t.Fatalf("take after the visibility = %+v", ds)
+	}
+	if n, _ := rdb.ZCard(ctx, remQueueKey).Result(); n != 1 {
+		t.Fatalf("%d deliveries queued, want 1", n)
+	}
 }

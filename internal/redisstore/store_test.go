@@ -18,7 +18,7 @@ import (
 
 // newTestStore returns a Store on the real Redis the environment names
 // (redistest: one server, a Cluster or a Sentinel set; flushed first),
-// otherwise on miniredis.
+// otherwise on miniredis. Its commands go through the key checks.
 func newTestStore(t testing.TB) (*Store, redis.UniversalClient) {
 	t.Helper()
 	rdb, ok := redistest.Open(t, 0)
@@ -27,6 +27,7 @@ func newTestStore(t testing.TB) (*Store, redis.UniversalClient) {
 		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
 		t.Cleanup(func() { rdb.Close() })
 	}
+	checkKeys(t, rdb)
 	return New(rdb, time.Hour, nil), rdb
 }
 
