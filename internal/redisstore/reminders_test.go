@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -213,71 +212,109 @@ func TestReminderSnoozeIsOncePerReminder(t *testing.T) {
 }
 
 // BenchmarkReminderDueScan measures Scan's store work, one ClaimDue of the
-// reminders due now (dueEach secrets, each enqueuing two deliveries; the
-// ns/op and µs/scan), and one that finds nothing due (µs/empty-scan), with
-// 10,000 and with 1,000,000 secrets tracked (6,000,000 scheduled
-// reminders at most). The cost should follow log N: the goal is the 1M
-// scan within 2x the 10k scan. It needs a real Redis (REDIS_TEST_URL);
-// loading 1M secrets (pipelined) takes a minute and about 2.5 GB of Redis
-// memory.
+// reminders due now (dueEach secrets, each enqueuing two deliveries;
+// µs/scan), and one that finds nothing due (µs/empty-scan), with 10,000
+// and with 1,000,000 secrets tracked (6,000,000 scheduled reminders at
+// most). The cost should follow log N: the goal is the 1M scan within 2x
+// the 10k scan. It needs a real Redis, and measures each that the
+// environment names (redistest.AllFromEnv) in the same iterations, one
+// after the other: with REDIS_TEST_URL (one server) and REDIS_TEST_ADDRS (a
+// Cluster) both set, the metrics are per topology (µs/scan-server,
+// µs/scan-cluster, …) and x-cluster/server is the ratio of the scans.
+// Loading 1M secrets (pipelined) takes a minute and about 2.5 GB of memory
+// on each Redis (on a Cluster, on the node that holds the {rem} slot); each
+// is flushed after.
 //
-//	REDIS_TEST_URL=redis://127.0.0.1:6391/0 go test -run '^$' -bench ReminderDueScan -benchtime 200x ./internal/redisstore/
+//	eval "$(scripts/redis-topology.sh start cluster)"
+//	REDIS_TEST_URL=redis://127.0.0.1:6379/0 go test -run '^$' -bench ReminderDueScan -benchtime 200x -timeout 30m ./internal/redisstore/
 func BenchmarkReminderDueScan(b *testing.B) {
-	if os.Getenv("REDIS_TEST_URL") == "" {
-		b.Skip("REDIS_TEST_URL is not set: the scan benchmark needs a real Redis")
+	targets := redistest.AllFromEnv()
+	if len(targets) == 0 {
+		b.Skip("neither REDIS_TEST_URL nor REDIS_TEST_ADDRS is set: the scan benchmark needs a real Redis")
 	}
 	const dueEach = 100
 	ctx := context.Background()
-	s, rdb, _ := newReminderTestStore(b)
 	now := remDay(1, 0) // every loaded reminder is due later
+	type rig struct {
+		kind        string
+		rdb         redis.UniversalClient
+		s           *ReminderStore
+		scan, empty time.Duration
+	}
+	var rigs []*rig
+	for _, target := range targets {
+		rdb := target.Client(b, 32)
+		if err := redistest.Flush(ctx, rdb); err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			if err := redistest.Flush(ctx, rdb); err != nil {
+				b.Error(err)
+			}
+		}()
+		rigs = append(rigs, &rig{kind: target.Kind(), rdb: rdb, s: NewReminderStore(rdb)})
+	}
 	loaded, dueSeq := 0, 10_000_000
 	for _, tracked := range []int{10_000, 1_000_000} {
-		remLoad(b, rdb, loaded, tracked, now)
+		for _, r := range rigs {
+			remLoad(b, r.rdb, loaded, tracked, now)
+		}
 		loaded = tracked
 		b.Run(fmt.Sprintf("tracked=%d", tracked), func(b *testing.B) {
-			var scan, empty time.Duration
+			for _, r := range rigs {
+				r.scan, r.empty = 0, 0
+			}
 			for range b.N {
-				b.StopTimer()
-				// dueEach secrets whose 3-day reminder is due now.
-				pipe := rdb.Pipeline()
-				for range dueEach {
-					dueSeq++
-					sec := remSecret(dueSeq)
-					sec.Expires = now.Add(2 * 24 * time.Hour)
-					args, err := scheduleArgs(remSchedule(sec, now))
-					if err != nil {
+				for _, r := range rigs {
+					b.StopTimer()
+					// dueEach secrets whose 3-day reminder is due now.
+					pipe := r.rdb.Pipeline()
+					for range dueEach {
+						dueSeq++
+						sec := remSecret(dueSeq)
+						sec.Expires = now.Add(2 * 24 * time.Hour)
+						args, err := scheduleArgs(remSchedule(sec, now))
+						if err != nil {
+							b.Fatal(err)
+						}
+						remScheduleScript.Run(ctx, pipe, []string{remDueKey, remSecretKey(reminders.IDOf(sec))}, args...)
+					}
+					if _, err := pipe.Exec(ctx); err != nil {
 						b.Fatal(err)
 					}
-					remScheduleScript.Run(ctx, pipe, []string{remDueKey, remSecretKey(reminders.IDOf(sec))}, args...)
+					b.StartTimer()
+					start := time.Now()
+					c, err := r.s.ClaimDue(ctx, now, dueEach+1, true)
+					r.scan += time.Since(start)
+					b.StopTimer()
+					if err != nil || c.Claimed != dueEach {
+						b.Fatalf("%s: claim = %+v, %v; want %d claimed", r.kind, c, err, dueEach)
+					}
+					// The common case: a scan that finds nothing due.
+					start = time.Now()
+					c, err = r.s.ClaimDue(ctx, now, dueEach+1, true)
+					r.empty += time.Since(start)
+					if err != nil || c.Examined != 0 {
+						b.Fatalf("%s: empty claim = %+v, %v", r.kind, c, err)
+					}
+					// Drop the deliveries: this benchmark is about the scan.
+					if err := remDrain(ctx, r.rdb); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
 				}
-				if _, err := pipe.Exec(ctx); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				start := time.Now()
-				c, err := s.ClaimDue(ctx, now, dueEach+1, true)
-				scan += time.Since(start)
-				b.StopTimer()
-				if err != nil || c.Claimed != dueEach {
-					b.Fatalf("claim = %+v, %v; want %d claimed", c, err, dueEach)
-				}
-				// The common case: a scan that finds nothing due.
-				start = time.Now()
-				c, err = s.ClaimDue(ctx, now, dueEach+1, true)
-				empty += time.Since(start)
-				if err != nil || c.Examined != 0 {
-					b.Fatalf("empty claim = %+v, %v", c, err)
-				}
-				// Drop the deliveries: this benchmark is about the scan.
-				if err := remDrain(ctx, rdb); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
 			}
-			n, _ := rdb.ZCard(ctx, remDueKey).Result()
-			b.ReportMetric(float64(scan.Microseconds())/float64(b.N), "µs/scan")
-			b.ReportMetric(float64(empty.Microseconds())/float64(b.N), "µs/empty-scan")
-			b.ReportMetric(float64(n), "scheduled")
+			perScan := map[string]float64{}
+			for _, r := range rigs {
+				perScan[r.kind] = float64(r.scan.Microseconds()) / float64(b.N)
+				b.ReportMetric(perScan[r.kind], "µs/scan-"+r.kind)
+				b.ReportMetric(float64(r.empty.Microseconds())/float64(b.N), "µs/empty-scan-"+r.kind)
+			}
+			if s, c := perScan["server"], perScan["cluster"]; s > 0 && c > 0 {
+				b.ReportMetric(c/s, "x-cluster/server")
+			}
+			scheduled, _ := rigs[0].rdb.ZCard(ctx, remDueKey).Result()
+			b.ReportMetric(float64(scheduled), "scheduled")
 			b.ReportMetric(dueEach, "due/scan")
 		})
 	}

@@ -15,9 +15,11 @@ package redistest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -45,6 +47,20 @@ func FromEnv() (Target, bool) {
 		return Target{URL: url}, true
 	}
 	return Target{}, false
+}
+
+// AllFromEnv returns every Redis the environment names: the server of
+// REDIS_TEST_URL first, then the Cluster or Sentinel set of
+// REDIS_TEST_ADDRS. Benchmarks use it to compare topologies in one run.
+func AllFromEnv() []Target {
+	var out []Target
+	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
+		out = append(out, Target{URL: url})
+	}
+	if t, ok := FromEnv(); ok && t.URL == "" {
+		out = append(out, t)
+	}
+	return out
 }
 
 // Kind is "sentinel", "cluster" or "server": what go-redis makes of the
@@ -87,14 +103,37 @@ func (t Target) Client(tb testing.TB, poolSize int) redis.UniversalClient {
 }
 
 // Flush empties the target's database: on every primary of a Cluster, on
-// the primary of a Sentinel set.
+// the primary of a Sentinel set. It sends FLUSHDB ASYNC, which returns at
+// once however many keys there are (a plain FLUSHDB of a benchmark's
+// millions would outlast the client's read timeout), then waits until
+// Redis has freed them, so that nothing measured next pays for it.
 func Flush(ctx context.Context, rdb redis.UniversalClient) error {
-	if c, ok := rdb.(*redis.ClusterClient); ok {
-		return c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-			return node.FlushDB(ctx).Err()
-		})
+	flush := func(ctx context.Context, node *redis.Client) error {
+		if err := node.FlushDBAsync(ctx).Err(); err != nil {
+			return err
+		}
+		for {
+			info, err := node.Info(ctx, "memory").Result()
+			if err != nil {
+				return err
+			}
+			if strings.Contains(info, "lazyfree_pending_objects:0\r\n") {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 	}
-	return rdb.FlushDB(ctx).Err()
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, flush)
+	case *redis.Client:
+		return flush(ctx, c)
+	}
+	return fmt.Errorf("flush: unexpected client %T", rdb)
 }
 
 // Open returns a flushed client on the Redis the environment names, or
