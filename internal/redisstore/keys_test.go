@@ -302,12 +302,16 @@ func slotOf(key string) int {
 	return int(crc % 16384)
 }
 
-// TestMain checks, after a run of every test, that every script of the
-// package ran under the guard at least once.
+// TestMain checks, after a run of every test (no -run, -skip or -list),
+// that every script of the package ran under the guard at least once.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" {
+	filtered := false
+	for _, name := range []string{"test.run", "test.skip", "test.list"} {
+		filtered = filtered || flag.Lookup(name).Value.String() != ""
+	}
+	if code == 0 && !filtered {
 		scriptRunsMu.Lock()
 		var missing []string
 		for _, s := range scriptBySHA {
