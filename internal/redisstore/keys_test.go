@@ -353,8 +353,7 @@ func TestKeyChecksCatchViolations(t *testing.T) {
 	var reported []error
 	rdb.AddHook(keyCheck{report: func(err error) { reported = append(reported, err) }})
 
-	// The release script given the wrong key, under the guard, touching
-	// one it was not given.
+	// A script, under the guard, touching a key it was not given.
 	sneaky := redis.NewScript(keyGuard + `return redis.call('GET', 'bot:{a}:other')`)
 	if err := sneaky.Run(ctx, rdb, []string{"bot:{a}:one"}).Err(); err == nil || !strings.Contains(err.Error(), "not in KEYS") {
 		t.Errorf("undeclared key: %v", err)
