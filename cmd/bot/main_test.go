@@ -6,15 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/appreg-bot/appreg-bot/internal/entra"
 	"github.com/appreg-bot/appreg-bot/internal/fakes"
@@ -106,7 +103,7 @@ type env struct {
 	t     *testing.T
 	ctx   context.Context
 	slack *slackfake.Server
-	redis string
+	redis map[string]string // REDIS_URL, REDIS_ADDRS, REDIS_MASTER_NAME
 	sim   *simtenant.Server
 	logs  *fakes.Buffer
 }
@@ -120,20 +117,7 @@ func newEnv(t *testing.T) *env {
 	e.sim.AddTenant(simtenant.Tenant{ID: demoTenantID, DisplayName: "Contoso", Domains: []string{demoDomain}})
 	e.sim.AddUser(demoTenantID, simtenant.User{UPN: demoAdmin, DisplayName: "Contoso Admin", Roles: []string{"Application Administrator"}})
 	e.sim.AddUser(demoTenantID, simtenant.User{UPN: praUser, DisplayName: "Contoso Security", Roles: []string{"Privileged Role Administrator"}})
-	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
-		e.redis = url
-		o, err := redis.ParseURL(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rdb := redis.NewClient(o)
-		defer rdb.Close()
-		if err := rdb.FlushDB(ctx).Err(); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		e.redis = "redis://" + miniredis.RunT(t).Addr()
-	}
+	e.redis = testRedis(t)
 	return e
 }
 
@@ -147,9 +131,10 @@ func (e *env) startWith(extra map[string]string, set func(*Main)) *Main {
 	e.t.Helper()
 	vars := map[string]string{
 		"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": signingSecret, "SLACK_API_URL": e.slack.URL() + "/",
-		"REDIS_URL": e.redis, "BOT_LISTEN_ADDR": "127.0.0.1:0", "BOT_SIMULATED_TENANT": "true", "BOT_VALIDATION_BACKOFF": "20ms",
+		"BOT_LISTEN_ADDR": "127.0.0.1:0", "BOT_SIMULATED_TENANT": "true", "BOT_VALIDATION_BACKOFF": "20ms",
 		"BOT_OPERATORS": "*",
 	}
+	maps.Copy(vars, e.redis)
 	for k, v := range extra {
 		vars[k] = v
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -61,9 +62,10 @@ func (e *teamsEnv) start(extra map[string]string) *Main {
 	vars := map[string]string{
 		"TEAMS_APP_ID": teamsAppID, "TEAMS_APP_PASSWORD": teamsPassword, "TEAMS_OPENID_METADATA_URL": e.bf.MetadataURL(),
 		"AZURE_AUTHORITY_HOST": e.bf.AuthorityHost(), "TEAMS_APPROVALS_CHANNEL": teamsApprove,
-		"REDIS_URL": e.redis, "BOT_LISTEN_ADDR": "127.0.0.1:0", "BOT_SIMULATED_TENANT": "true", "BOT_VALIDATION_BACKOFF": "20ms",
+		"BOT_LISTEN_ADDR": "127.0.0.1:0", "BOT_SIMULATED_TENANT": "true", "BOT_VALIDATION_BACKOFF": "20ms",
 		"BOT_OPERATORS": "*",
 	}
+	maps.Copy(vars, e.redis)
 	for k, v := range extra {
 		vars[k] = v
 	}

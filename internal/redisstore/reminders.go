@@ -18,8 +18,8 @@ import (
 // ReminderStore implements reminders.Store on Redis.
 //
 // Layout (every key has the hash tag {rem}, so that the scripts that touch
-// several of them are atomic in a Cluster too; the reminder data of a
-// deployment lives on one shard):
+// several of them run in a Cluster too; the reminder data of a deployment
+// lives on one shard):
 //
 //   - bot:{rem}:due — a sorted set of pending reminders, member
 //     "tenantID/appID/keyID#slot", scored by due time in Unix milliseconds.
@@ -34,12 +34,15 @@ import (
 //     they become visible; bot:{rem}:delivery:<id> — a hash per delivery
 //     (secret, slot, destination, a copy of the secret's JSON, the token
 //     "h" of its current holder, the number of takes "n");
-//     bot:{rem}:seq numbers the deliveries.
+//     bot:{rem}:seq numbers the deliveries (ClaimDue reserves the ids).
 //   - bot:{rem}:lease — the scanning lease (SET NX PX, owner-checked renew
 //     and release).
 //
 // All changes are Lua scripts, so a claim (remove from the schedule, record
-// as sent, enqueue its messages) is one atomic step.
+// as sent, enqueue its messages) is one atomic step. Every script is given
+// every key it touches in KEYS, as Redis requires: where the keys depend on
+// what is due (a claim, a take), the method reads the candidates first and
+// the script checks them again.
 type ReminderStore struct {
 	rdb redis.UniversalClient
 }
@@ -133,34 +136,38 @@ redis.call('DEL', KEYS[2])
 return 1
 `)
 
-// remClaimScript claims due reminders. For each due member it removes it
-// (ZREM is the claim), finds the most urgent due reminder of its secret
-// (the latest due; on a tie a threshold before a snooze, the smaller
-// first), drops the secret's other due reminders, records the chosen one as
-// sent unless it already is, and enqueues one delivery per message.
-// KEYS: due, queue, seq. ARGV: now, limit, secret key prefix, delivery key
-// prefix, "1" when every reminder goes to a reminders channel.
-// Returns {examined, claimed, dropped}.
+// remClaimScript claims the due reminders ClaimDue read from the schedule.
+// For each member still due it removes it (ZREM is the claim), finds the
+// most urgent due reminder of its secret (the latest due; on a tie a
+// threshold before a snooze, the smaller first), drops the secret's other
+// due reminders, records the chosen one as sent unless it already is, and
+// enqueues one delivery per message.
+// KEYS: due, queue, then per secret met: its hash and the keys of its two
+// possible deliveries. ARGV: now, "1" when every reminder goes to a
+// reminders channel, the number of secrets, then per secret: its id and the
+// ids of its two possible deliveries, then per member: the member and the
+// number of its secret. Returns {claimed, dropped}.
 var remClaimScript = redis.NewScript(`
-local due, queue, seq = KEYS[1], KEYS[2], KEYS[3]
+local due, queue = KEYS[1], KEYS[2]
 local now = tonumber(ARGV[1])
+local nsecrets = tonumber(ARGV[3])
 local function urgent(a, b)
   local ta, tb = string.sub(a, 1, 1) == 't', string.sub(b, 1, 1) == 't'
   if ta ~= tb then return ta end
   return (tonumber(string.sub(a, 2)) or 0) < (tonumber(string.sub(b, 2)) or 0)
 end
-local members = redis.call('ZRANGEBYSCORE', due, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local claimed, dropped = 0, 0
-for _, m in ipairs(members) do
-  if redis.call('ZREM', due, m) == 1 then
-    local sep = string.find(m, '#', 1, true)
-    local sid = string.sub(m, 1, sep - 1)
-    local h = ARGV[3] .. sid
+for j = 4 + 3 * nsecrets, #ARGV, 2 do
+  local m, i = ARGV[j], tonumber(ARGV[j + 1])
+  local score = redis.call('ZSCORE', due, m)
+  if score and tonumber(score) <= now and redis.call('ZREM', due, m) == 1 then
+    local h = KEYS[3 * i]
+    local sid = ARGV[3 * i + 1]
     local fields = redis.call('HGETALL', h)
     local rec, dueSlots = {}, {}
     local best, bestAt
-    for i = 1, #fields, 2 do
-      local f, v = fields[i], fields[i + 1]
+    for k = 1, #fields, 2 do
+      local f, v = fields[k], fields[k + 1]
       rec[f] = v
       if string.sub(f, 1, 2) == 'p:' then
         local at = tonumber(v)
@@ -185,11 +192,11 @@ for _, m in ipairs(members) do
         redis.call('HSET', h, 'last', best, 'lastAt', ARGV[1])
         claimed = claimed + 1
         local dests = {}
-        if ARGV[5] == '1' or rec['ch'] == '1' then dests[#dests + 1] = 'thread' end
+        if ARGV[2] == '1' or rec['ch'] == '1' then dests[#dests + 1] = 'thread' end
         if rec['eng'] == '1' then dests[#dests + 1] = 'dm' end
-        for _, dest in ipairs(dests) do
-          local id = tostring(redis.call('INCR', seq))
-          redis.call('HSET', ARGV[4] .. id, 'sid', sid, 'slot', best, 'dest', dest, 'at', ARGV[1],
+        for n, dest in ipairs(dests) do
+          local id = ARGV[3 * i + 1 + n]
+          redis.call('HSET', KEYS[3 * i + n], 'sid', sid, 'slot', best, 'dest', dest, 'at', ARGV[1],
             'x', rec['x'] or '', 'd', rec['d'] or '', 'n', '0')
           redis.call('ZADD', queue, ARGV[1], id)
         end
@@ -199,7 +206,7 @@ for _, m in ipairs(members) do
     end
   end
 end
-return {#members, claimed, dropped}
+return {claimed, dropped}
 `)
 
 // remSnoozeScript postpones a secret's next reminder.
@@ -233,51 +240,61 @@ redis.call('ZADD', due, ats, ARGV[1] .. '#' .. slot)
 return {1, ats, d}
 `)
 
-// remTakeScript takes visible deliveries: each gets a new token and is
-// invisible until the given time.
-// KEYS: queue. ARGV: now, invisible until, limit, delivery key prefix,
-// holder. Returns id, token, takes, secret id, slot, dest, claimed at, ref
-// JSON for each delivery, flat.
+// remTakeScript takes the deliveries TakeDeliveries read from the queue
+// that are still visible: each gets a new token and is invisible until the
+// given time. One whose record is gone leaves the queue.
+// KEYS: queue, then the key of each delivery. ARGV: now, invisible until,
+// holder, then the id of each delivery. Returns id, token, takes, secret
+// id, slot, dest, claimed at, ref JSON for each delivery taken, flat.
 var remTakeScript = redis.NewScript(`
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local now = tonumber(ARGV[1])
 local out = {}
-for _, id in ipairs(ids) do
-  local j = ARGV[4] .. id
-  if redis.call('EXISTS', j) == 0 then
-    redis.call('ZREM', KEYS[1], id)
-  else
-    local n = redis.call('HINCRBY', j, 'n', 1)
-    local tok = ARGV[5] .. ':' .. id .. ':' .. n
-    redis.call('HSET', j, 'h', tok)
-    redis.call('ZADD', KEYS[1], ARGV[2], id)
-    local f = redis.call('HMGET', j, 'sid', 'slot', 'dest', 'at', 'd')
-    out[#out + 1] = id
-    out[#out + 1] = tok
-    out[#out + 1] = tostring(n)
-    for k = 1, 5 do out[#out + 1] = f[k] or '' end
+for i = 2, #KEYS do
+  local j, id = KEYS[i], ARGV[i + 2]
+  local score = redis.call('ZSCORE', KEYS[1], id)
+  if score and tonumber(score) <= now then
+    if redis.call('EXISTS', j) == 0 then
+      redis.call('ZREM', KEYS[1], id)
+    else
+      local n = redis.call('HINCRBY', j, 'n', 1)
+      local tok = ARGV[3] .. ':' .. id .. ':' .. n
+      redis.call('HSET', j, 'h', tok)
+      redis.call('ZADD', KEYS[1], ARGV[2], id)
+      local f = redis.call('HMGET', j, 'sid', 'slot', 'dest', 'at', 'd')
+      out[#out + 1] = id
+      out[#out + 1] = tok
+      out[#out + 1] = tostring(n)
+      for k = 1, 5 do out[#out + 1] = f[k] or '' end
+    end
   end
 end
 return out
 `)
 
 // remHoldScript confirms a delivery's holder before its post and extends
-// its invisibility. KEYS: queue, delivery. ARGV: id, token, until, secret
-// key prefix. Returns 1 held, 0 lost, 2 stale.
+// its invisibility. KEYS: queue, delivery, the hash of the delivery's
+// secret. ARGV: id, token, until, secret key prefix. Returns 1 held, 0
+// lost, 2 stale.
 var remHoldScript = redis.NewScript(`
 local j = redis.call('HMGET', KEYS[2], 'h', 'sid', 'x')
 if j[1] ~= ARGV[2] then return 0 end
-if redis.call('HGET', ARGV[4] .. j[2], 'x') ~= j[3] then return 2 end
+if ARGV[4] .. j[2] ~= KEYS[3] then
+  return redis.error_reply('delivery ' .. ARGV[1] .. ' is of secret ' .. j[2] .. ', not of ' .. KEYS[3])
+end
+if redis.call('HGET', KEYS[3], 'x') ~= j[3] then return 2 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 return 1
 `)
 
 // remExtendScript extends the deliveries still held with their tokens.
-// KEYS: queue. ARGV: until, delivery key prefix, then id/token pairs.
+// KEYS: queue, then the key of each delivery. ARGV: until, then the id and
+// token of each delivery.
 var remExtendScript = redis.NewScript(`
 local n = 0
-for i = 3, #ARGV, 2 do
-  if redis.call('HGET', ARGV[2] .. ARGV[i], 'h') == ARGV[i + 1] then
-    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+for i = 2, #KEYS do
+  local id, tok = ARGV[2 * i - 2], ARGV[2 * i - 1]
+  if redis.call('HGET', KEYS[i], 'h') == tok then
+    redis.call('ZADD', KEYS[1], ARGV[1], id)
     n = n + 1
   end
 end
@@ -366,21 +383,63 @@ func (s *ReminderStore) Unschedule(ctx context.Context, id reminders.SecretID) (
 	return n == 1, nil
 }
 
-// ClaimDue implements reminders.Store.
+// ClaimDue implements reminders.Store in up to three round trips: read
+// the due members (all that happens when nothing is due), reserve two
+// delivery ids per secret met, and claim in one script that is given every
+// key it touches and checks again that each member is still due.
 func (s *ReminderStore) ClaimDue(ctx context.Context, now time.Time, limit int, toChannel bool) (reminders.Claim, error) {
+	members, err := s.rdb.ZRangeByScore(ctx, remDueKey, &redis.ZRangeBy{Min: "-inf", Max: remMillis(now), Count: int64(limit)}).Result()
+	if err != nil {
+		return reminders.Claim{}, remUnavailable(err)
+	}
+	if len(members) == 0 {
+		return reminders.Claim{}, nil
+	}
+	// The secrets met, in order, and the number of each member's secret.
+	secret := make(map[string]int, len(members))
+	var sids []string
+	pairs := make([]any, 0, 2*len(members))
+	for _, m := range members {
+		sid, _, ok := strings.Cut(m, "#")
+		if !ok {
+			return reminders.Claim{}, fmt.Errorf("claim reminders: bad schedule member %q", m)
+		}
+		i, seen := secret[sid]
+		if !seen {
+			sids = append(sids, sid)
+			i = len(sids)
+			secret[sid] = i
+		}
+		pairs = append(pairs, m, i)
+	}
+	last, err := s.rdb.IncrBy(ctx, remSeqKey, int64(2*len(sids))).Result()
+	if err != nil {
+		return reminders.Claim{}, remUnavailable(err)
+	}
+	next := last - int64(2*len(sids))
+	keys := make([]string, 0, 2+3*len(sids))
+	keys = append(keys, remDueKey, remQueueKey)
 	channel := "0"
 	if toChannel {
 		channel = "1"
 	}
-	res, err := remClaimScript.Run(ctx, s.rdb, []string{remDueKey, remQueueKey, remSeqKey},
-		remMillis(now), limit, remSecretPrefix, remDeliveryPfx, channel).Int64Slice()
+	args := make([]any, 0, 3+3*len(sids)+len(pairs))
+	args = append(args, remMillis(now), channel, len(sids))
+	for _, sid := range sids {
+		a, b := strconv.FormatInt(next+1, 10), strconv.FormatInt(next+2, 10)
+		next += 2
+		keys = append(keys, remSecretPrefix+sid, remDeliveryKey(a), remDeliveryKey(b))
+		args = append(args, sid, a, b)
+	}
+	args = append(args, pairs...)
+	res, err := remClaimScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
 	if err != nil {
 		return reminders.Claim{}, remUnavailable(err)
 	}
-	if len(res) != 3 {
+	if len(res) != 2 {
 		return reminders.Claim{}, fmt.Errorf("claim reminders: unexpected reply %v", res)
 	}
-	return reminders.Claim{Examined: int(res[0]), Claimed: int(res[1]), Dropped: int(res[2])}, nil
+	return reminders.Claim{Examined: len(members), Claimed: int(res[0]), Dropped: int(res[1])}, nil
 }
 
 // Snooze implements reminders.Store.
@@ -446,10 +505,27 @@ func (s *ReminderStore) Upcoming(ctx context.Context, limit int) ([]reminders.Up
 	return out, nil
 }
 
-// TakeDeliveries implements reminders.Store.
+// TakeDeliveries implements reminders.Store in two round trips: read the
+// visible ids, then take them in one script that is given every key it
+// touches and checks again that each is still visible (another replica may
+// have taken it in between).
 func (s *ReminderStore) TakeDeliveries(ctx context.Context, now time.Time, visibility time.Duration, limit int, holder string) ([]reminders.Delivery, error) {
-	res, err := remTakeScript.Run(ctx, s.rdb, []string{remQueueKey},
-		remMillis(now), remMillis(now.Add(visibility)), limit, remDeliveryPfx, holder).StringSlice()
+	ids, err := s.rdb.ZRangeByScore(ctx, remQueueKey, &redis.ZRangeBy{Min: "-inf", Max: remMillis(now), Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, remUnavailable(err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, 0, 1+len(ids))
+	keys = append(keys, remQueueKey)
+	args := make([]any, 0, 3+len(ids))
+	args = append(args, remMillis(now), remMillis(now.Add(visibility)), holder)
+	for _, id := range ids {
+		keys = append(keys, remDeliveryKey(id))
+		args = append(args, id)
+	}
+	res, err := remTakeScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return nil, remUnavailable(err)
 	}
@@ -471,7 +547,7 @@ func (s *ReminderStore) TakeDeliveries(ctx context.Context, now time.Time, visib
 
 // HoldDelivery implements reminders.Store.
 func (s *ReminderStore) HoldDelivery(ctx context.Context, d reminders.Delivery, until time.Time) (reminders.Hold, error) {
-	n, err := remHoldScript.Run(ctx, s.rdb, []string{remQueueKey, remDeliveryKey(d.ID)},
+	n, err := remHoldScript.Run(ctx, s.rdb, []string{remQueueKey, remDeliveryKey(d.ID), remSecretKey(reminders.IDOf(d.Secret))},
 		d.ID, d.Token, remMillis(until), remSecretPrefix).Int()
 	if err != nil {
 		return reminders.Lost, remUnavailable(err)
@@ -491,12 +567,15 @@ func (s *ReminderStore) ExtendDeliveries(ctx context.Context, ds []reminders.Del
 	for len(ds) > 0 {
 		part := ds[:min(chunk, len(ds))]
 		ds = ds[len(part):]
-		args := make([]any, 0, 2+2*len(part))
-		args = append(args, remMillis(until), remDeliveryPfx)
+		keys := make([]string, 0, 1+len(part))
+		keys = append(keys, remQueueKey)
+		args := make([]any, 0, 1+2*len(part))
+		args = append(args, remMillis(until))
 		for _, d := range part {
+			keys = append(keys, remDeliveryKey(d.ID))
 			args = append(args, d.ID, d.Token)
 		}
-		if err := remExtendScript.Run(ctx, s.rdb, []string{remQueueKey}, args...).Err(); err != nil {
+		if err := remExtendScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
 			return remUnavailable(err)
 		}
 	}

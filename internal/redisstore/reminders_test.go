@@ -3,7 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,30 +11,24 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/redisstore/redistest"
 	"github.com/appreg-bot/appreg-bot/internal/reminders"
 )
 
-// newReminderTestStore returns a ReminderStore on a real Redis when
-// REDIS_TEST_URL is set (flushed first), otherwise on miniredis, and a
-// function that lets Redis's own clock (lease TTLs) move on by d.
+// newReminderTestStore returns a ReminderStore on the real Redis the
+// environment names (redistest; flushed first), otherwise on miniredis, and
+// a function that lets Redis's own clock (lease TTLs) move on by d. Its
+// commands go through the key checks.
 func newReminderTestStore(t testing.TB) (*ReminderStore, redis.UniversalClient, func(d time.Duration)) {
 	t.Helper()
-	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
-		o, err := redis.ParseURL(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.PoolSize = 32
-		rdb := redis.NewClient(o)
-		t.Cleanup(func() { rdb.Close() })
-		if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-			t.Fatalf("flush test redis: %v", err)
-		}
+	if rdb, ok := redistest.Open(t, 32); ok {
+		checkKeys(t, rdb)
 		return NewReminderStore(rdb), rdb, func(d time.Duration) { time.Sleep(d) }
 	}
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
+	checkKeys(t, rdb)
 	return NewReminderStore(rdb), rdb, mr.FastForward
 }
 
@@ -219,71 +213,119 @@ func TestReminderSnoozeIsOncePerReminder(t *testing.T) {
 }
 
 // BenchmarkReminderDueScan measures Scan's store work, one ClaimDue of the
-// reminders due now (dueEach secrets, each enqueuing two deliveries; the
-// ns/op and µs/scan), and one that finds nothing due (µs/empty-scan), with
-// 10,000 and with 1,000,000 secrets tracked (6,000,000 scheduled
-// reminders at most). The cost should follow log N: the goal is the 1M
-// scan within 2x the 10k scan. It needs a real Redis (REDIS_TEST_URL);
-// loading 1M secrets (pipelined) takes a minute and about 2.5 GB of Redis
-// memory.
+// reminders due now (dueEach secrets, each enqueuing two deliveries;
+// µs/scan), and one that finds nothing due (µs/empty-scan), with 10,000
+// and with 1,000,000 secrets tracked (6,000,000 scheduled reminders at
+// most). The cost should follow log N: the goal is the 1M scan within 2x
+// the 10k scan. It needs a real Redis, and measures each that the
+// environment names (redistest.AllFromEnv) in the same iterations, taking
+// turns at going first: with REDIS_TEST_URL (one server) and REDIS_TEST_ADDRS (a
+// Cluster) both set, the metrics are per topology (µs/scan-server,
+// µs/scan-cluster, …) and x-cluster/server is the ratio of the scans.
+// Loading 1M secrets (pipelined) takes a minute and about 2.5 GB of memory
+// on each Redis (on a Cluster, on the node that holds the {rem} slot); each
+// is flushed after.
 //
-//	REDIS_TEST_URL=redis://127.0.0.1:6391/0 go test -run '^$' -bench ReminderDueScan -benchtime 200x ./internal/redisstore/
+//	eval "$(scripts/redis-topology.sh start cluster)"
+//	REDIS_TEST_URL=redis://127.0.0.1:6379/0 go test -run '^$' -bench ReminderDueScan -benchtime 200x -timeout 30m ./internal/redisstore/
 func BenchmarkReminderDueScan(b *testing.B) {
-	if os.Getenv("REDIS_TEST_URL") == "" {
-		b.Skip("REDIS_TEST_URL is not set: the scan benchmark needs a real Redis")
+	targets := redistest.AllFromEnv()
+	if len(targets) == 0 {
+		b.Skip("neither REDIS_TEST_URL nor REDIS_TEST_ADDRS is set: the scan benchmark needs a real Redis")
 	}
 	const dueEach = 100
 	ctx := context.Background()
-	s, rdb, _ := newReminderTestStore(b)
 	now := remDay(1, 0) // every loaded reminder is due later
+	type rig struct {
+		kind        string
+		rdb         redis.UniversalClient
+		s           *ReminderStore
+		scan, empty time.Duration
+	}
+	var rigs []*rig
+	for _, target := range targets {
+		rdb := target.Client(b, 32)
+		if err := redistest.Flush(ctx, rdb); err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			if err := redistest.Flush(ctx, rdb); err != nil {
+				b.Error(err)
+			}
+		}()
+		rigs = append(rigs, &rig{kind: target.Kind(), rdb: rdb, s: NewReminderStore(rdb)})
+	}
 	loaded, dueSeq := 0, 10_000_000
 	for _, tracked := range []int{10_000, 1_000_000} {
-		remLoad(b, rdb, loaded, tracked, now)
+		// Load in turns, so that every Redis has had the same time to
+		// settle (incremental rehashing) when the timing starts.
+		const turn = 50_000
+		for lo := loaded; lo < tracked; lo += turn {
+			for _, r := range rigs {
+				remLoad(b, r.rdb, lo, min(lo+turn, tracked), now)
+			}
+		}
 		loaded = tracked
 		b.Run(fmt.Sprintf("tracked=%d", tracked), func(b *testing.B) {
-			var scan, empty time.Duration
-			for range b.N {
-				b.StopTimer()
-				// dueEach secrets whose 3-day reminder is due now.
-				pipe := rdb.Pipeline()
-				for range dueEach {
-					dueSeq++
-					sec := remSecret(dueSeq)
-					sec.Expires = now.Add(2 * 24 * time.Hour)
-					args, err := scheduleArgs(remSchedule(sec, now))
-					if err != nil {
+			for _, r := range rigs {
+				r.scan, r.empty = 0, 0
+			}
+			for i := range b.N {
+				// Take turns at going first.
+				order := slices.Clone(rigs)
+				if i%2 == 1 {
+					slices.Reverse(order)
+				}
+				for _, r := range order {
+					b.StopTimer()
+					// dueEach secrets whose 3-day reminder is due now.
+					pipe := r.rdb.Pipeline()
+					for range dueEach {
+						dueSeq++
+						sec := remSecret(dueSeq)
+						sec.Expires = now.Add(2 * 24 * time.Hour)
+						args, err := scheduleArgs(remSchedule(sec, now))
+						if err != nil {
+							b.Fatal(err)
+						}
+						remScheduleScript.Run(ctx, pipe, []string{remDueKey, remSecretKey(reminders.IDOf(sec))}, args...)
+					}
+					if _, err := pipe.Exec(ctx); err != nil {
 						b.Fatal(err)
 					}
-					remScheduleScript.Run(ctx, pipe, []string{remDueKey, remSecretKey(reminders.IDOf(sec))}, args...)
+					b.StartTimer()
+					start := time.Now()
+					c, err := r.s.ClaimDue(ctx, now, dueEach+1, true)
+					r.scan += time.Since(start)
+					b.StopTimer()
+					if err != nil || c.Claimed != dueEach {
+						b.Fatalf("%s: claim = %+v, %v; want %d claimed", r.kind, c, err, dueEach)
+					}
+					// The common case: a scan that finds nothing due.
+					start = time.Now()
+					c, err = r.s.ClaimDue(ctx, now, dueEach+1, true)
+					r.empty += time.Since(start)
+					if err != nil || c.Examined != 0 {
+						b.Fatalf("%s: empty claim = %+v, %v", r.kind, c, err)
+					}
+					// Drop the deliveries: this benchmark is about the scan.
+					if err := remDrain(ctx, r.rdb); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
 				}
-				if _, err := pipe.Exec(ctx); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				start := time.Now()
-				c, err := s.ClaimDue(ctx, now, dueEach+1, true)
-				scan += time.Since(start)
-				b.StopTimer()
-				if err != nil || c.Claimed != dueEach {
-					b.Fatalf("claim = %+v, %v; want %d claimed", c, err, dueEach)
-				}
-				// The common case: a scan that finds nothing due.
-				start = time.Now()
-				c, err = s.ClaimDue(ctx, now, dueEach+1, true)
-				empty += time.Since(start)
-				if err != nil || c.Examined != 0 {
-					b.Fatalf("empty claim = %+v, %v", c, err)
-				}
-				// Drop the deliveries: this benchmark is about the scan.
-				if err := remDrain(ctx, rdb); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
 			}
-			n, _ := rdb.ZCard(ctx, remDueKey).Result()
-			b.ReportMetric(float64(scan.Microseconds())/float64(b.N), "µs/scan")
-			b.ReportMetric(float64(empty.Microseconds())/float64(b.N), "µs/empty-scan")
-			b.ReportMetric(float64(n), "scheduled")
+			perScan := map[string]float64{}
+			for _, r := range rigs {
+				perScan[r.kind] = float64(r.scan.Microseconds()) / float64(b.N)
+				b.ReportMetric(perScan[r.kind], "µs/scan-"+r.kind)
+				b.ReportMetric(float64(r.empty.Microseconds())/float64(b.N), "µs/empty-scan-"+r.kind)
+			}
+			if s, c := perScan["server"], perScan["cluster"]; s > 0 && c > 0 {
+				b.ReportMetric(c/s, "x-cluster/server")
+			}
+			scheduled, _ := rigs[0].rdb.ZCard(ctx, remDueKey).Result()
+			b.ReportMetric(float64(scheduled), "scheduled")
 			b.ReportMetric(dueEach, "due/scan")
 		})
 	}
@@ -329,4 +371,74 @@ func remDrain(ctx context.Context, rdb redis.UniversalClient) error {
 	pipe.Del(ctx, remQueueKey)
 	_, err = pipe.Exec(ctx)
 	return err
+}
+
+// interleave is a go-redis hook that runs between once, right after the
+// first ZRANGEBYSCORE on key: another replica acting between a method's
+// read and its script.
+type interleave struct {
+	key     string
+	between func()
+	done    bool
+}
+
+func (h *interleave) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *interleave) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *interleave) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if args := cmd.Args(); !h.done && cmd.Name() == "zrangebyscore" && len(args) > 1 && args[1] == h.key {
+			h.done = true
+			h.between()
+		}
+		return err
+	}
+}
+
+// TestReminderClaimAndTakeCheckWhatTheyRead: ClaimDue and TakeDeliveries
+// read first and act in a script; what another replica claimed or took in
+// between is not claimed or taken twice.
+func TestReminderClaimAndTakeCheckWhatTheyRead(t *testing.T) {
+	ctx := context.Background()
+	s, rdb, _ := newReminderTestStore(t)
+	now := remDay(29, 10)
+	if _, err := s.Schedule(ctx, remSchedule(remSecret(1), remDay(1, 0))); err != nil {
+		t.Fatal(err)
+	}
+	var other reminders.Claim
+	claims := &interleave{key: remDueKey, between: func() {
+		var err error
+		if other, err = s.ClaimDue(ctx, now, 10, false); err != nil {
+			t.Error(err)
+		}
+	}}
+	rdb.AddHook(claims)
+	c, err := s.ClaimDue(ctx, now, 10, false)
+	if err != nil || c.Claimed != 0 || other.Claimed != 1 {
+		t.Fatalf("claim = %+v, %v; the other replica's = %+v; want 0 and 1 claimed", c, err, other)
+	}
+	var taken []reminders.Delivery
+	takes := &interleave{key: remQueueKey, between: func() {
+		var err error
+		if taken, err = s.TakeDeliveries(ctx, now, time.Minute, 10, "r2"); err != nil {
+			t.Error(err)
+		}
+	}}
+	rdb.AddHook(takes)
+	ds, err := s.TakeDeliveries(ctx, now, time.Minute, 10, "r1")
+	if err != nil || len(ds) != 0 || len(taken) != 2 {
+		t.Fatalf("take = %+v, %v; the other replica took %d; want 0 and 2", ds, err, len(taken))
+	}
+	// A delivery whose record went away leaves the queue.
+	if err := rdb.Del(ctx, remDeliveryKey(taken[0].ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := s.TakeDeliveries(ctx, now.Add(time.Hour), time.Minute, 10, "r1"); len(ds) != 1 || ds[0].ID != taken[1].ID {
+		t.Fatalf("take after the visibility = %+v", ds)
+	}
+	if n, _ := rdb.ZCard(ctx, remQueueKey).Result(); n != 1 {
+		t.Fatalf("%d deliveries queued, want 1", n)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,27 +13,21 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/redisstore/redistest"
 )
 
-// newTestStore returns a Store on a real Redis when REDIS_TEST_URL is set
-// (CI starts redis-server on loopback), otherwise on miniredis.
+// newTestStore returns a Store on the real Redis the environment names
+// (redistest: one server, a Cluster or a Sentinel set; flushed first),
+// otherwise on miniredis. Its commands go through the key checks.
 func newTestStore(t testing.TB) (*Store, redis.UniversalClient) {
 	t.Helper()
-	var rdb redis.UniversalClient
-	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
-		o, err := redis.ParseURL(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rdb = redis.NewClient(o)
-		if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-			t.Fatalf("flush test redis: %v", err)
-		}
-	} else {
+	rdb, ok := redistest.Open(t, 0)
+	if !ok {
 		mr := miniredis.RunT(t)
 		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		t.Cleanup(func() { rdb.Close() })
 	}
-	t.Cleanup(func() { rdb.Close() })
+	checkKeys(t, rdb)
 	return New(rdb, time.Hour, nil), rdb
 }
 

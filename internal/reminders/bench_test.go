@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/appreg-bot/appreg-bot/handlers/slackbot"
 	"github.com/appreg-bot/appreg-bot/internal/redisstore"
+	"github.com/appreg-bot/appreg-bot/internal/redisstore/redistest"
 	"github.com/appreg-bot/appreg-bot/internal/reminders"
 	"github.com/appreg-bot/appreg-bot/internal/slackfake"
 )
@@ -26,8 +26,8 @@ import (
 //
 //	REDIS_TEST_URL=redis://127.0.0.1:6391/0 go test -run '^$' -bench ReminderDelivery -benchtime 3x ./internal/reminders/
 func BenchmarkReminderDelivery(b *testing.B) {
-	if os.Getenv("REDIS_TEST_URL") == "" {
-		b.Skip("REDIS_TEST_URL is not set: the delivery benchmark needs a real Redis")
+	if _, ok := redistest.FromEnv(); !ok {
+		b.Skip("neither REDIS_TEST_URL nor REDIS_TEST_ADDRS is set: the delivery benchmark needs a real Redis")
 	}
 	const (
 		count    = 1000

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -15,23 +14,24 @@ import (
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/redisstore"
+	"github.com/appreg-bot/appreg-bot/internal/redisstore/redistest"
 	"github.com/appreg-bot/appreg-bot/internal/reminders"
 )
 
-// testRedis is a Redis for one test: a real one when REDIS_TEST_URL is set
-// (flushed first), otherwise miniredis.
+// testRedis is a Redis for one test: the real one the environment names
+// when it names one (redistest: one server, a Cluster or a Sentinel set;
+// flushed first), otherwise miniredis.
 type testRedis struct {
-	url string
-	mr  *miniredis.Miniredis
+	target redistest.Target
+	mr     *miniredis.Miniredis
 }
 
 func newTestRedis(t testing.TB) *testRedis {
 	t.Helper()
-	if url := os.Getenv("REDIS_TEST_URL"); url != "" {
-		r := &testRedis{url: url}
-		rdb := r.client(t)
-		if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-			t.Fatalf("flush test redis: %v", err)
+	if target, ok := redistest.FromEnv(); ok {
+		r := &testRedis{target: target}
+		if err := redistest.Flush(context.Background(), r.client(t)); err != nil {
+			t.Fatalf("flush test redis (%s): %v", target.Kind(), err)
 		}
 		return r
 	}
@@ -41,19 +41,12 @@ func newTestRedis(t testing.TB) *testRedis {
 // client returns a new client: each replica gets its own connections.
 func (r *testRedis) client(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	var rdb *redis.Client
 	if r.mr != nil {
-		rdb = redis.NewClient(&redis.Options{Addr: r.mr.Addr()})
-	} else {
-		o, err := redis.ParseURL(r.url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.PoolSize = 64
-		rdb = redis.NewClient(o)
+		rdb := redis.NewClient(&redis.Options{Addr: r.mr.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		return rdb
 	}
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
+	return r.target.Client(t, 64)
 }
 
 // expireLease makes Redis forget the lease: miniredis moves its TTLs only
