@@ -45,6 +45,7 @@ type Config struct {
 	Roles              []string       `env:"BOT_ROLES"`
 	Approvers          []string       `env:"BOT_APPROVERS"`
 	ApprovalTTL        time.Duration  `env:"BOT_APPROVAL_TTL"`
+	ConfirmTTL         time.Duration  `env:"BOT_SECRET_CONFIRM_TTL"`
 	AdminToken         string         `env:"BOT_ADMIN_TOKEN"`
 	ReminderDays       []int          `env:"BOT_REMINDER_DAYS"`
 	ReminderTime       string         `env:"BOT_REMINDER_TIME"`
@@ -109,6 +110,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.ApprovalTTL, err = duration(get("BOT_APPROVAL_TTL", "24h")); err != nil || c.ApprovalTTL < time.Minute || c.ApprovalTTL > c.IdleTimeout {
 		return fail("BOT_APPROVAL_TTL", orMsg(err, "must be at least 1m and at most BOT_IDLE_TIMEOUT"))
+	}
+	if c.ConfirmTTL, err = duration(get("BOT_SECRET_CONFIRM_TTL", "2h")); err != nil || c.ConfirmTTL < time.Minute {
+		return fail("BOT_SECRET_CONFIRM_TTL", orMsg(err, "must be at least 1m"))
 	}
 	for _, d := range list("BOT_REMINDER_DAYS", "30,14,7,3,1,0") {
 		n, err := strconv.Atoi(d)

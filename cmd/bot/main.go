@@ -182,7 +182,7 @@ func (m *Main) Start(ctx context.Context) error {
 		NeededRoles: cfg.NeededRoles, SecretLifetime: cfg.SecretLifetime,
 		ValidationAttempts: cfg.ValidationAttempts, ValidationBackoff: cfg.ValidationBackoff,
 		IdleTimeout: cfg.IdleTimeout, StateKey: cfg.StateKey, Location: cfg.Location, SimulatedTenant: cfg.SimulatedTenant,
-		Roles: cfg.Roles, Approvers: approvers, Approvals: approvals, ApprovalTTL: cfg.ApprovalTTL,
+		Roles: cfg.Roles, Approvers: approvers, Approvals: approvals, ApprovalTTL: cfg.ApprovalTTL, ConfirmTTL: cfg.ConfirmTTL,
 	}, wizard.Deps{Store: store, Chat: chats, Tenant: tenant, Logger: m.log, Observer: met,
 		Reminders: sched, Snoozer: sched, Schedule: schedule{sched}})
 	if err != nil {

@@ -101,6 +101,9 @@ const (
 	FlowCleanup Flow = "cleanup" // /appreg cleanup: remove what is not required
 	FlowCheck   Flow = "check"   // /appreg check: compare the tenant with the record
 	FlowRole    Flow = "role"    // /appreg role: a directory role change, through an approval
+	// FlowReplace replaces a secret whose delivery nobody confirmed: a new
+	// secret, then the old one removed at once (nobody has it stored).
+	FlowReplace Flow = "replace"
 )
 
 // RoleChange is a requested directory role change and its decision.

@@ -394,6 +394,18 @@ type Store interface {
 	// History returns a registration's changes, oldest first.
 	History(ctx context.Context, tenantID, appID string) ([]Change, error)
 
+	// AwaitConfirmation records a secret delivery that nobody has confirmed
+	// yet, due for a reminder at due.
+	AwaitConfirmation(ctx context.Context, d SecretDelivery, due time.Time) error
+	// Confirm records that a delivered secret was stored: it reports the
+	// delivery, or false when none was waiting (confirmed already, or
+	// reported as unconfirmed).
+	Confirm(ctx context.Context, key SecretKey) (SecretDelivery, bool, error)
+	// ClaimUnconfirmed returns up to limit deliveries due at now and no
+	// longer waits for them; of several replicas claiming at once, each
+	// delivery goes to one.
+	ClaimUnconfirmed(ctx context.Context, now time.Time, limit int) ([]SecretDelivery, error)
+
 	// Audit appends a record to the audit log, which is never rewritten.
 	Audit(ctx context.Context, r AuditRecord) error
 	// AuditLog returns up to limit records, newest first, whose Target or

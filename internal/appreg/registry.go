@@ -108,6 +108,19 @@ const (
 	ActionSnooze = "appreg.snooze"
 )
 
+// SecretDelivery is a client secret shown privately to the person who will
+// store it, waiting for them to confirm that they did: a private message
+// can be missed, and the text is never shown again.
+type SecretDelivery struct {
+	Key          SecretKey `json:"key"`
+	Tenant       string    `json:"tenant"`
+	Registration string    `json:"registration"`
+	Service      string    `json:"service"`
+	To           Caller    `json:"to"`     // who was shown the secret
+	Thread       Place     `json:"thread"` // where to say that nobody confirmed
+	DeliveredAt  time.Time `json:"delivered_at"`
+}
+
 // SecretKey names a secret: tenant id, application (client) id and the
 // secret's key id.
 type SecretKey struct {

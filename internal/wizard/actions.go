@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
@@ -33,6 +34,8 @@ func (w *Wizard) clicks() map[string]click {
 	return map[string]click{
 		appreg.ActionRotate: {free: w.clickRotate},
 		appreg.ActionSnooze: {free: w.clickSnooze},
+		ActionStored:        {free: w.clickStored},
+		ActionReplace:       {free: w.clickReplace},
 		ActionRoleRequest:   {free: w.clickRoleRequest},
 		ActionListPage:      {free: w.clickListPage},
 
@@ -112,6 +115,30 @@ func (w *Wizard) clickRotate(ctx context.Context, a appreg.Action) (appreg.Answe
 	return w.rotate(ctx, a.Caller, key)
 }
 
+// clickStored records that a delivered secret was stored.
+func (w *Wizard) clickStored(ctx context.Context, a appreg.Action) (appreg.Answer, error) {
+	key, err := appreg.ParseSecretKey(a.Value)
+	if err != nil {
+		return appreg.Answer{}, err
+	}
+	d, waiting, err := w.store.Confirm(ctx, key)
+	if err != nil {
+		return appreg.Answer{}, err
+	}
+	w.audit(ctx, appreg.AuditRecord{Actor: a.Caller.User.ID, Action: "secret.confirm", Tenant: d.Tenant, Target: d.Registration,
+		Detail: fmt.Sprintf("service %s, key %s stored by the person it was shown to (waiting: %v)", d.Service, key.KeyID, waiting)})
+	return appreg.Notice(msgStored(d, waiting)), nil
+}
+
+// clickReplace replaces a secret whose delivery nobody confirmed.
+func (w *Wizard) clickReplace(ctx context.Context, a appreg.Action) (appreg.Answer, error) {
+	key, err := appreg.ParseSecretKey(a.Value)
+	if err != nil {
+		return appreg.Answer{}, err
+	}
+	return w.replace(ctx, a.Caller, key)
+}
+
 func (w *Wizard) clickSnooze(ctx context.Context, a appreg.Action) (appreg.Answer, error) {
 	if w.snoozer == nil {
 		return appreg.Notice(msgRemindersOff()), nil
@@ -160,11 +187,7 @@ func (w *Wizard) clickNewCode(_ context.Context, _ appreg.Action, c *appreg.Conv
 }
 
 func (w *Wizard) clickRetry(_ context.Context, _ appreg.Action, c *appreg.Conversation) (appreg.Answer, error) {
-	job := w.work
-	if c.Flow == appreg.FlowRotate && c.Confirmed {
-		job = w.removeOldSecret
-	}
-	w.spawn(c.ID, job)
+	w.spawn(c.ID, w.work)
 	return appreg.Answer{}, nil
 }
 
@@ -172,11 +195,7 @@ func (w *Wizard) clickConfirm(ctx context.Context, _ appreg.Action, c *appreg.Co
 	if err := w.move(ctx, c, appreg.StateCreating, func(c *appreg.Conversation) { c.Confirmed = true }); err != nil {
 		return appreg.Answer{}, err
 	}
-	if c.Flow == appreg.FlowRotate {
-		w.spawn(c.ID, w.removeOldSecret)
-	} else {
-		w.spawn(c.ID, w.work)
-	}
+	w.spawn(c.ID, w.work)
 	return appreg.Answer{}, nil
 }
 

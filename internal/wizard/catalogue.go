@@ -61,6 +61,8 @@ func Catalogue() map[string]appreg.Message {
 		{what: "Group.Read.All", detail: "no consent", fix: fixNotConsented()}}
 	text := func(t appreg.Text) appreg.Message { return appreg.Message{Text: t} }
 	reminders := appreg.ReminderPlan{Due: []time.Time{now.AddDate(0, 0, 335), now.AddDate(0, 0, 365)}}
+	delivery := appreg.SecretDelivery{Key: appreg.SecretKey{TenantID: "t", AppID: "a", KeyID: "key-1"}, Tenant: Hostile, Registration: "Voice&1",
+		Service: "sbc&1", To: requester, DeliveredAt: now}
 
 	m := map[string]appreg.Message{
 		"msgHelp":               msgHelp(cfg),
@@ -89,7 +91,10 @@ func Catalogue() map[string]appreg.Message {
 		"reasonCancelledBy":     text(reasonCancelledBy(requester)),
 		"msgCancelled":          msgCancelled(c, requester),
 		"msgStepFailed":         msgStepFailed(conv(appreg.StateCreating, appreg.FlowOnboard), failure),
-		"msgSecret":             msgSecret(c, appreg.Secret{KeyID: "key-1", Text: "not-a-real-secret", Expires: now.Add(365 * 24 * time.Hour)}, now),
+		"msgSecret":             msgSecret(c, appreg.Secret{KeyID: "key-1", Text: "not-a-real-secret", Expires: now.Add(365 * 24 * time.Hour)}, appreg.SecretKey{TenantID: "t", AppID: "a", KeyID: "key-1"}, now),
+		"msgStored":             msgStored(delivery, true),
+		"msgUnconfirmed":        msgUnconfirmed(delivery, 2*time.Hour, loc),
+		"msgReplacementMade":    msgReplacementMade(c, reminders, now),
 		"msgReport":             msgReport(c, cfg, plan.Grants, nil, reminders, now),
 		"msgList":               msgList([]appreg.Registration{*reg, {Name: Hostile, Tenant: Hostile, AppID: "app-2"}}, Hostile, 0, now, loc),
 		"msgOfferRotation":      msgOfferRotation(reg, reg.Secrets[0], now),
@@ -149,7 +154,7 @@ func Catalogue() map[string]appreg.Message {
 		"reasonIdle":                text(reasonIdle(24 * time.Hour)),
 		"reasonNotPrivileged":       text(reasonNotPrivileged(id)),
 	}
-	for _, flow := range []appreg.Flow{appreg.FlowOnboard, appreg.FlowSecret, appreg.FlowRotate, appreg.FlowCleanup, appreg.FlowCheck, appreg.FlowRole} {
+	for _, flow := range []appreg.Flow{appreg.FlowOnboard, appreg.FlowSecret, appreg.FlowRotate, appreg.FlowReplace, appreg.FlowCleanup, appreg.FlowCheck, appreg.FlowRole} {
 		for _, state := range appreg.States() {
 			if flow != appreg.FlowRole && state == appreg.StateAwaitingApproval {
 				continue // only role changes wait for an approver

@@ -268,6 +268,18 @@ func (w *Wizard) registrationCommand(ctx context.Context, caller appreg.Caller, 
 
 // rotate starts a rotation of a secret: the reminders' one-click button.
 func (w *Wizard) rotate(ctx context.Context, caller appreg.Caller, key appreg.SecretKey) (appreg.Answer, error) {
+	return w.replaceSecret(ctx, caller, key, appreg.FlowRotate)
+}
+
+// replace starts the replacement of a secret whose delivery nobody
+// confirmed: the old one goes as soon as the new one is delivered.
+func (w *Wizard) replace(ctx context.Context, caller appreg.Caller, key appreg.SecretKey) (appreg.Answer, error) {
+	return w.replaceSecret(ctx, caller, key, appreg.FlowReplace)
+}
+
+// replaceSecret starts a new secret that takes the place of the one key
+// names.
+func (w *Wizard) replaceSecret(ctx context.Context, caller appreg.Caller, key appreg.SecretKey, flow appreg.Flow) (appreg.Answer, error) {
 	r, err := w.findRegistration(ctx, key.TenantID+"/"+key.AppID)
 	if err != nil {
 		return appreg.Answer{}, err
@@ -285,8 +297,9 @@ func (w *Wizard) rotate(ctx context.Context, caller appreg.Caller, key appreg.Se
 	if service == "" {
 		service = w.cfg.DefaultService
 	}
-	c := onRegistration(r, appreg.FlowRotate, service)
+	c := onRegistration(r, flow, service)
 	c.OldKeyID = key.KeyID
+	c.Confirmed = flow == appreg.FlowReplace // nobody needs the old one
 	if rep, ok := w.begin(ctx, caller, c, ""); !ok {
 		return appreg.Notice(rep.Message), nil
 	}

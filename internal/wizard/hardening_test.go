@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/fakes"
@@ -87,4 +88,85 @@ func TestPanicInAJobEndsItsConversation(t *testing.T) {
 	}
 	// The engine goes on.
 	h.onboard()
+}
+
+// TestSecretDeliveryConfirmed: the secret's private message asks to say
+// it was stored; saying so ends the wait, and is audited.
+func TestSecretDeliveryConfirmed(t *testing.T) {
+	h := newHarness(t)
+	h.onboard()
+	secret := h.wait(fakes.Containing("private", "Client secret"))
+	if len(secret.Message.Buttons) != 1 || secret.Message.Buttons[0].ActionID != ActionStored {
+		t.Fatalf("buttons %+v", secret.Message.Buttons)
+	}
+	h.act(h.caller(requester), ActionStored, secret.Message.Buttons[0].Value)
+	h.wait(fakes.Containing("private", "Noted: the secret for service sbc1 of Voice1 is stored."))
+	later := time.Now().Add(3 * time.Hour)
+	h.w.now = func() time.Time { return later }
+	h.w.Sweep(h.ctx)
+	for _, s := range h.chat.Said() {
+		if strings.Contains(s.Text(), "Nobody confirmed storing") {
+			t.Fatalf("a confirmed secret was reported: %s", s.Text())
+		}
+	}
+	if audit := h.command(requester, "audit Voice1").Text; !strings.Contains(audit, "secret.confirm") {
+		t.Errorf("audit: %s", audit)
+	}
+}
+
+// TestUnconfirmedSecretIsReplacedOnOneClick: nobody says the secret was
+// stored; past the wait the thread and the person hear so, and one click
+// replaces it: a new secret, shown privately, and the unconfirmed one gone
+// from the tenant. The old text is never shown again.
+func TestUnconfirmedSecretIsReplacedOnOneClick(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.ConfirmTTL = time.Hour })
+	reg := h.onboard()
+	old := reg.SecretFor("sbc1").KeyID
+	first := h.wait(fakes.Containing("private", "Client secret"))
+	later := time.Now().Add(2 * time.Hour)
+	h.w.now = func() time.Time { return later }
+	h.w.Sweep(h.ctx)
+	report := h.wait(fakes.Containing("post", "Nobody confirmed storing the client secret for service sbc1 of Voice1"))
+	h.wait(func(s fakes.Said) bool {
+		return s.Kind == "direct" && s.User == requester && strings.Contains(s.Text(), "Nobody confirmed")
+	})
+	h.w.Sweep(h.ctx) // reported once
+	n := 0
+	for _, s := range h.chat.Said() {
+		if s.Kind == "post" && strings.Contains(s.Text(), "Nobody confirmed") {
+			n++
+		}
+	}
+	if n != 1 || report.Message.Buttons[0].ActionID != ActionReplace {
+		t.Fatalf("%d reports, buttons %+v", n, report.Message.Buttons)
+	}
+
+	h.act(h.caller(requester), ActionReplace, report.Message.Buttons[0].Value)
+	h.approveNext(2)
+	h.waitState(appreg.StateDone)
+	h.wait(fakes.Containing("post", "The old secret of service sbc1 was removed"))
+	secrets := h.tenant.Secrets(reg.AppID)
+	if len(secrets) != 1 || secrets[0] == old {
+		t.Fatalf("secrets in the tenant: %v (old %s)", secrets, old)
+	}
+	rec := h.record("Voice1")
+	if sec := rec.SecretFor("sbc1"); sec == nil || sec.KeyID == old {
+		t.Fatalf("record %+v", rec.Secrets)
+	}
+	// The new secret was shown once, with its own confirmation; the old
+	// text never again.
+	shown := 0
+	oldText := strings.TrimPrefix(first.Text()[strings.Index(first.Text(), "Secret: "):], "Secret: ")
+	oldText = oldText[:strings.Index(oldText, "\n")]
+	for _, s := range h.chat.Said() {
+		if s.Kind == "private" && strings.Contains(s.Text(), "Client secret") {
+			shown++
+		}
+		if s.Ref != first.Ref && strings.Contains(s.Text(), oldText) {
+			t.Errorf("the old secret's text shown again in a %s", s.Kind)
+		}
+	}
+	if shown != 2 {
+		t.Errorf("%d secret messages", shown)
+	}
 }

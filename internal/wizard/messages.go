@@ -140,6 +140,8 @@ func what(c *appreg.Conversation) appreg.Text {
 		return textf("the new secret for service %s on %s", bold(c.Service), bold(c.Name))
 	case appreg.FlowRotate:
 		return textf("the secret rotation of service %s on %s", bold(c.Service), bold(c.Name))
+	case appreg.FlowReplace:
+		return textf("the replacement of the unconfirmed secret of service %s on %s", bold(c.Service), bold(c.Name))
 	case appreg.FlowCleanup:
 		return textf("the cleanup of %s", bold(c.Name))
 	case appreg.FlowCheck:
@@ -440,12 +442,41 @@ func daysLeft(expires, now time.Time) int {
 // dateAt is t's date in now's time zone.
 func dateAt(t, now time.Time) string { return t.In(now.Location()).Format("2006-01-02") }
 
-func msgSecret(c *appreg.Conversation, s appreg.Secret, now time.Time) appreg.Message {
-	return say(appreg.IconLock, textf("%s (only you can see this, and only now: it cannot be shown again)\n"+
+func msgSecret(c *appreg.Conversation, s appreg.Secret, key appreg.SecretKey, now time.Time) appreg.Message {
+	m := say(appreg.IconLock, textf("%s (only you can see this, and only now: it cannot be shown again)\n"+
 		"Application (client) id: %s\nTenant id: %s\nSecret: %s\nExpires %s (in %d days).\n"+
-		"Paste it into the service's configuration now; do not post it anywhere else.",
+		"Paste it into the service's configuration now; do not post it anywhere else. Then say you stored it.",
 		bold("Client secret for "+c.Name+", service "+c.Service), code(c.Progress.AppID), code(c.Identity.TenantID), code(s.Text.Reveal()),
 		dateAt(s.Expires, now), daysLeft(s.Expires, now)))
+	m.Buttons = []appreg.Button{{ActionID: ActionStored, Label: "I have stored it", Value: key.String(), Style: appreg.ButtonPrimary}}
+	return m
+}
+
+func msgStored(d appreg.SecretDelivery, waiting bool) appreg.Message {
+	if !waiting {
+		return say(appreg.IconOK, "Noted. (That secret was not waiting for a confirmation any more: confirmed already, or reported as unconfirmed; if it was stored, nothing needs to be done.)")
+	}
+	return say(appreg.IconOK, textf("Noted: the secret for service %s of %s is stored.", bold(d.Service), bold(d.Registration)))
+}
+
+// msgUnconfirmed says that nobody confirmed storing a delivered secret.
+func msgUnconfirmed(d appreg.SecretDelivery, ttl time.Duration, loc *time.Location) appreg.Message {
+	return appreg.Message{
+		Text: appreg.T(appreg.IconWarn, textf("Nobody confirmed storing the client secret for service %s of %s, shown privately to %s at %s (%s ago at least). "+
+			"A private message is easy to miss, and the secret cannot be shown again. If it was not stored, replace it: a new secret is made and shown privately to whoever clicks, and the unconfirmed one is removed from the tenant.",
+			bold(d.Service), bold(d.Registration), mention(d.To.User), d.DeliveredAt.In(loc).Format("2006-01-02 15:04 MST"), ttl.Round(time.Minute))),
+		Buttons: []appreg.Button{
+			{ActionID: ActionReplace, Label: "Replace the secret", Value: d.Key.String(), Style: appreg.ButtonPrimary},
+			{ActionID: ActionStored, Label: "It is stored", Value: d.Key.String()},
+		},
+	}
+}
+
+func msgReplacementMade(c *appreg.Conversation, plan appreg.ReminderPlan, now time.Time) appreg.Message {
+	return say(appreg.IconRotate, bold("New secret for service "+c.Service),
+		textf(" on %s, expires %s (%d days); shown privately to %s. The unconfirmed one is removed next.\nExpiry reminders: %s",
+			c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), mention(c.Requester.User),
+			reminderPlan(plan, c.Requester, now)), validationLine(c))
 }
 
 // reminderPlan says when and where a secret's expiry reminders come.
@@ -618,6 +649,8 @@ func flowTitle(c *appreg.Conversation) string {
 		return fmt.Sprintf("New secret for %s · service %s", c.Name, c.Service)
 	case appreg.FlowRotate:
 		return fmt.Sprintf("Secret rotation for %s · service %s", c.Name, c.Service)
+	case appreg.FlowReplace:
+		return fmt.Sprintf("Replacement of an unconfirmed secret for %s · service %s", c.Name, c.Service)
 	case appreg.FlowCleanup:
 		return "Permissions cleanup for " + c.Name
 	case appreg.FlowCheck:

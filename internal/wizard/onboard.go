@@ -171,7 +171,7 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 	if err := w.recordStep(ctx, c, sess); err != nil {
 		return appreg.Secret{}, err
 	}
-	if err := w.tell(ctx, c, msgSecret(c, secret, w.localNow())); err != nil {
+	if err := w.tell(ctx, c, msgSecret(c, secret, secretKey(c, secret.KeyID), w.localNow())); err != nil {
 		// The text can never be read again: remove the secret so the retry
 		// makes a new one rather than leave one nobody has.
 		if rerr := sess.RemoveSecret(ctx, p.AppObjectID, secret.KeyID); rerr == nil {
@@ -184,9 +184,25 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 	if err := w.save(ctx, c); err != nil {
 		return appreg.Secret{}, err
 	}
+	w.awaitConfirmation(ctx, c, secret)
 	w.audit(ctx, appreg.AuditRecord{Actor: c.Requester.User.ID, Action: "secret.create", Tenant: c.Tenant, Target: c.Name,
 		Detail: fmt.Sprintf("service %s, key %s, expires %s, delivered privately to the requester", c.Service, secret.KeyID, secret.Expires.Format("2006-01-02"))})
 	return secret, nil
+}
+
+// awaitConfirmation waits for the person shown a secret to say they stored
+// it; the sweep reports it in the thread when nobody has by ConfirmTTL.
+func (w *Wizard) awaitConfirmation(ctx context.Context, c *appreg.Conversation, s appreg.Secret) {
+	d := appreg.SecretDelivery{Key: secretKey(c, s.KeyID), Tenant: tenantLabel(c), Registration: c.Name, Service: c.Service,
+		To: signer(c), Thread: c.Thread(), DeliveredAt: w.now().UTC()}
+	if err := w.store.AwaitConfirmation(ctx, d, w.now().Add(w.cfg.ConfirmTTL)); err != nil {
+		w.log.Warn("secret delivery not awaited for a confirmation", "conversation", c.ID, "key_id", s.KeyID, "err", err)
+	}
+}
+
+// secretKey names a secret of the conversation's registration.
+func secretKey(c *appreg.Conversation, keyID string) appreg.SecretKey {
+	return appreg.SecretKey{TenantID: c.Identity.TenantID, AppID: c.Progress.AppID, KeyID: keyID}
 }
 
 // validate checks the new credentials, retrying with a doubling wait while

@@ -21,6 +21,10 @@ const (
 	ActionReject      = "appreg.reject"
 	ActionRoleRequest = "appreg.role_request" // value: a roleRequest
 	ActionListPage    = "appreg.list_page"    // value: a listPage
+	// ActionStored and ActionReplace are on a delivered secret: their value
+	// is its appreg.SecretKey.
+	ActionStored  = "appreg.stored"
+	ActionReplace = "appreg.replace"
 )
 
 // Forms and their inputs.

@@ -40,7 +40,10 @@ func (w *Wizard) work(ctx context.Context, c *appreg.Conversation) error {
 		return err
 	}
 	switch c.Flow {
-	case appreg.FlowSecret, appreg.FlowRotate:
+	case appreg.FlowSecret, appreg.FlowRotate, appreg.FlowReplace:
+		if c.Confirmed && c.Progress.SecretDelivered && c.OldKeyID != "" {
+			return w.removeOldSecret(ctx, c)
+		}
 		return w.newSecret(ctx, c, sess, reg)
 	case appreg.FlowCleanup:
 		if !c.Confirmed {
@@ -125,8 +128,11 @@ func (w *Wizard) newSecret(ctx context.Context, c *appreg.Conversation, sess app
 	}
 	rec := w.secretRecord(c)
 	what := "secret added for " + c.Service
-	if c.Flow == appreg.FlowRotate {
+	switch c.Flow {
+	case appreg.FlowRotate:
 		what = "secret rotated for " + c.Service + ": new " + rec.KeyID
+	case appreg.FlowReplace:
+		what = "unconfirmed secret " + c.OldKeyID + " of " + c.Service + " replaced: new " + rec.KeyID
 	}
 	reg, err := w.store.UpdateRegistration(ctx, reg.TenantID, reg.AppID, w.change(c, what), func(r *appreg.Registration) error {
 		if !slices.ContainsFunc(r.Secrets, func(s appreg.SecretRecord) bool { return s.KeyID == rec.KeyID }) {
@@ -141,6 +147,10 @@ func (w *Wizard) newSecret(ctx context.Context, c *appreg.Conversation, sess app
 		return err
 	}
 	plan := w.track(ctx, reg, rec)
+	if c.Flow == appreg.FlowReplace { // nobody stored the old one: it goes at once
+		w.post(ctx, c, msgReplacementMade(c, plan, w.localNow()))
+		return w.removeOldSecret(ctx, c)
+	}
 	if c.Flow == appreg.FlowRotate {
 		if err := w.move(ctx, c, appreg.StateAwaitingConfirm, nil); err != nil {
 			return err
@@ -156,9 +166,10 @@ func (w *Wizard) newSecret(ctx context.Context, c *appreg.Conversation, sess app
 }
 
 // removeOldSecret finishes a rotation once the requester confirmed that the
-// platform uses the new secret.
+// platform uses the new secret, and a replacement as soon as the new secret
+// is delivered.
 func (w *Wizard) removeOldSecret(ctx context.Context, c *appreg.Conversation) error {
-	if c.State != appreg.StateCreating || c.Flow != appreg.FlowRotate || !c.Confirmed {
+	if c.State != appreg.StateCreating || (c.Flow != appreg.FlowRotate && c.Flow != appreg.FlowReplace) || !c.Confirmed {
 		return nil
 	}
 	sess := w.session(ctx, c)
@@ -180,8 +191,12 @@ func (w *Wizard) removeOldSecret(ctx context.Context, c *appreg.Conversation) er
 		return err
 	}
 	w.untrack(ctx, reg, c.OldKeyID)
+	why := "after the rotation was confirmed"
+	if c.Flow == appreg.FlowReplace {
+		why = "its delivery was never confirmed; replaced"
+	}
 	w.audit(ctx, appreg.AuditRecord{Actor: c.Requester.User.ID, Action: "secret.remove", Tenant: c.Tenant, Target: c.Name,
-		Detail: fmt.Sprintf("old secret %s of service %s, after the rotation was confirmed", c.OldKeyID, c.Service)})
+		Detail: fmt.Sprintf("old secret %s of service %s, %s", c.OldKeyID, c.Service, why)})
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
 		return err
 	}

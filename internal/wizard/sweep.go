@@ -2,6 +2,9 @@ package wizard
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 )
@@ -32,6 +35,33 @@ func (w *Wizard) Sweep(ctx context.Context) {
 		}
 	}
 	w.mu.Unlock()
+	w.reportUnconfirmed(ctx)
+}
+
+// reportUnconfirmed tells the thread, and the person, of each secret shown
+// longer than ConfirmTTL ago that nobody confirmed stored, with one click
+// to replace it. A secret gone since (rotated, removed) is not reported.
+func (w *Wizard) reportUnconfirmed(ctx context.Context) {
+	ds, err := w.store.ClaimUnconfirmed(ctx, w.now(), 50)
+	if err != nil {
+		w.log.Warn("sweep: unconfirmed secrets not read", "err", err)
+	}
+	for _, d := range ds {
+		r, err := w.findRegistration(ctx, d.Key.TenantID+"/"+d.Key.AppID)
+		if err != nil || !slices.ContainsFunc(r.Secrets, func(s appreg.SecretRecord) bool { return s.KeyID == d.Key.KeyID }) {
+			continue
+		}
+		w.log.Info("secret delivery not confirmed", "registration", d.Registration, "key_id", d.Key.KeyID, "to", d.To.User.ID)
+		w.audit(ctx, appreg.AuditRecord{Actor: "bot", Action: "secret.unconfirmed", Tenant: d.Tenant, Target: d.Registration,
+			Detail: fmt.Sprintf("service %s, key %s, shown to %s at %s", d.Service, d.Key.KeyID, d.To.User.ID, d.DeliveredAt.Format(time.RFC3339))})
+		msg := msgUnconfirmed(d, w.cfg.ConfirmTTL, w.cfg.Location)
+		if _, err := w.chat.Post(ctx, d.Thread, msg); err != nil {
+			w.log.Warn("unconfirmed secret not reported in its thread", "key_id", d.Key.KeyID, "err", err)
+		}
+		if err := w.chat.Direct(ctx, d.To.Platform, d.To.User.ID, msg); err != nil {
+			w.log.Warn("unconfirmed secret not reported to its owner", "key_id", d.Key.KeyID, "err", err)
+		}
+	}
 }
 
 // resume is the sweep's job for one conversation.
@@ -66,9 +96,6 @@ func (w *Wizard) resume(ctx context.Context, c *appreg.Conversation) error {
 		}
 	case appreg.StateCreating:
 		if c.Reason.IsEmpty() { // not waiting for a Retry click
-			if c.Flow == appreg.FlowRotate && c.Confirmed {
-				return w.removeOldSecret(ctx, c)
-			}
 			return w.work(ctx, c)
 		}
 	case appreg.StateAwaitingConfirm:

@@ -86,6 +86,9 @@ type Config struct {
 	Approvals map[string]string
 	// ApprovalTTL ends a request nobody decided within that time.
 	ApprovalTTL time.Duration
+	// ConfirmTTL is how long the person shown a secret has to confirm they
+	// stored it before the thread says nobody did and offers to replace it.
+	ConfirmTTL time.Duration
 }
 
 // approvals is the approvals channel of a platform; "" when role changes
@@ -122,6 +125,9 @@ func (c *Config) defaults() {
 	}
 	if c.ApprovalTTL == 0 {
 		c.ApprovalTTL = 24 * time.Hour
+	}
+	if c.ConfirmTTL == 0 {
+		c.ConfirmTTL = 2 * time.Hour
 	}
 }
 
