@@ -216,6 +216,8 @@ type Progress struct {
 	SecretKeyID      string    `json:"secret_key_id,omitempty"`
 	SecretExpires    time.Time `json:"secret_expires,omitzero"`
 	SecretDelivered  bool      `json:"secret_delivered,omitempty"`
+	// Delivered says where sinks put the credential (empty: the chat).
+	Delivered []Delivered `json:"delivered,omitempty"`
 	// AppAttempted is recorded before the application is created: a resume
 	// then knows that an application of that name may be its own.
 	AppAttempted bool `json:"app_attempted,omitempty"`

@@ -55,6 +55,16 @@ func (r *Registration) HasService(service string) bool {
 	return false
 }
 
+// Secret returns the record of the secret with that key id, or nil.
+func (r *Registration) Secret(keyID string) *SecretRecord {
+	for i := range r.Secrets {
+		if r.Secrets[i].KeyID == keyID {
+			return &r.Secrets[i]
+		}
+	}
+	return nil
+}
+
 // SecretFor returns the record of the service's secret, or nil.
 func (r *Registration) SecretFor(service string) *SecretRecord {
 	for i := range r.Secrets {

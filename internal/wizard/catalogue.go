@@ -41,6 +41,9 @@ func Catalogue() map[string]appreg.Message {
 		return c
 	}
 	c := conv(appreg.StateAwaitingName, appreg.FlowOnboard)
+	delivered := conv(appreg.StateDone, appreg.FlowOnboard)
+	delivered.Progress.Delivered = []appreg.Delivered{{Sink: "keyvault", Where: "Key Vault kv.example: secret contoso-voice-sbc1, version 1a2b"},
+		{Sink: "webhook", Where: "webhook platform.example: delivery msg_1"}}
 	reg := &appreg.Registration{Tenant: "contoso.onmicrosoft.com", TenantID: id.TenantID, Name: "Voice&1", AppID: "app-1",
 		Services: []string{"sbc&1"}, Secrets: []appreg.SecretRecord{
 			{KeyID: "key-1", Service: "sbc&1", Expires: now.Add(20 * 24 * time.Hour)},
@@ -96,6 +99,8 @@ func Catalogue() map[string]appreg.Message {
 		"msgUnconfirmed":        msgUnconfirmed(delivery, 2*time.Hour, loc),
 		"msgReplacementMade":    msgReplacementMade(c, reminders, now),
 		"msgReport":             msgReport(c, cfg, plan.Grants, nil, reminders, now),
+		"msgReport/sinks":       msgReport(delivered, cfg, plan.Grants, nil, reminders, now),
+		"reasonNotDelivered":    say(reasonNotDelivered("keyvault", Hostile, false)),
 		"msgList":               msgList([]appreg.Registration{*reg, {Name: Hostile, Tenant: Hostile, AppID: "app-2"}}, Hostile, 0, now, loc),
 		"msgOfferRotation":      msgOfferRotation(reg, reg.Secrets[0], now),
 		"msgSecretAdded":        msgSecretAdded(c, reminders, now),

@@ -381,6 +381,43 @@ func msgCancelled(c *appreg.Conversation, by appreg.Caller) appreg.Message {
 	return appreg.Message{Text: t}
 }
 
+// sinkLabel names a sink for people.
+func sinkLabel(name string) string {
+	switch name {
+	case "keyvault":
+		return "Azure Key Vault"
+	case "webhook":
+		return "the provider's platform (webhook)"
+	}
+	return name
+}
+
+func reasonNotDelivered(sink, why string, removed bool) string {
+	gone := "It was removed from the tenant, so no credential is left that nobody holds; Retry makes a new one."
+	if !removed {
+		gone = "Removing it from the tenant failed too: remove it in the portal (App registrations → Certificates & secrets) if Retry does not."
+	}
+	return fmt.Sprintf("The new credential could not be delivered to %s: %s %s Nothing was shown in chat.", sinkLabel(sink), strings.TrimSuffix(why, ".")+".", gone)
+}
+
+// joinWhere lists where sinks put a credential.
+func joinWhere(ds []appreg.Delivered) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.Where
+	}
+	return joinAnd(parts)
+}
+
+// handedTo says who has the conversation's new credential: the person,
+// privately, or the sinks (it was not shown in chat).
+func handedTo(c *appreg.Conversation) appreg.Text {
+	if len(c.Progress.Delivered) == 0 {
+		return textf("sent privately to %s", mention(c.Requester.User))
+	}
+	return appreg.T("delivered to ", joinWhere(c.Progress.Delivered), " (not shown in chat)")
+}
+
 func reasonCrashed() appreg.Text {
 	return appreg.T("Something went wrong inside the bot (a bug), so this conversation was stopped rather than go on half-done. The people who run the bot find the details in its log.")
 }
@@ -474,8 +511,8 @@ func msgUnconfirmed(d appreg.SecretDelivery, ttl time.Duration, loc *time.Locati
 
 func msgReplacementMade(c *appreg.Conversation, plan appreg.ReminderPlan, now time.Time) appreg.Message {
 	return say(appreg.IconRotate, bold("New secret for service "+c.Service),
-		textf(" on %s, expires %s (%d days); shown privately to %s. The unconfirmed one is removed next.\nExpiry reminders: %s",
-			c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), mention(c.Requester.User),
+		textf(" on %s, expires %s (%d days); %s. The unconfirmed one is removed next.\nExpiry reminders: %s",
+			c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), handedTo(c),
 			reminderPlan(plan, c.Requester, now)), validationLine(c))
 }
 
@@ -534,7 +571,7 @@ func msgReport(c *appreg.Conversation, cfg Config, grants []appreg.Grant, grants
 		}
 	}
 	t = t.Append(bold("Expiry reminders"), ": ", reminderPlan(plan, c.Requester, now), "\n")
-	t = t.Append(textf("The secret was sent privately to %s.\n\n", mention(c.Requester.User)))
+	t = t.Append("The secret was ", handedTo(c), ".\n\n")
 
 	approvals := cfg.approvals(c.Requester.Platform) != ""
 	t = t.Append(bold("Next steps"))
@@ -663,8 +700,8 @@ func flowTitle(c *appreg.Conversation) string {
 
 func msgSecretAdded(c *appreg.Conversation, plan appreg.ReminderPlan, now time.Time) appreg.Message {
 	return say(appreg.IconOK, bold("New secret for service "+c.Service),
-		textf(" on %s: expires %s (%d days); sent privately to %s.\nExpiry reminders: %s",
-			c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), mention(c.Requester.User),
+		textf(" on %s: expires %s (%d days); %s.\nExpiry reminders: %s",
+			c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), handedTo(c),
 			reminderPlan(plan, c.Requester, now)),
 		validationLine(c))
 }
@@ -683,7 +720,7 @@ func validationLine(c *appreg.Conversation) appreg.Text {
 func msgRotated(c *appreg.Conversation, plan appreg.ReminderPlan, now time.Time) appreg.Message {
 	return appreg.Message{
 		Text: appreg.T(appreg.IconRotate, bold("New secret for service "+c.Service),
-			textf(" on %s, expires %s (%d days); sent privately to %s.\nExpiry reminders: %s", c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), mention(c.Requester.User),
+			textf(" on %s, expires %s (%d days); %s.\nExpiry reminders: %s", c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), handedTo(c),
 				reminderPlan(plan, c.Requester, now)),
 			validationLine(c),
 			fmt.Sprintf("\nPut it into the provider platform's configuration of service %s, check that the service works, then remove the old secret.", c.Service)),

@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -139,9 +140,13 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 		return appreg.Secret{KeyID: p.SecretKeyID, Expires: p.SecretExpires}, nil
 	}
 	if p.SecretKeyID != "" {
+		// Made but never handed over (the bot stopped in between): nobody
+		// can have it, so it goes, from the tenant and from any sink that
+		// may have got it, and a new one is made.
 		if err := sess.RemoveSecret(ctx, p.AppObjectID, p.SecretKeyID); err != nil {
 			return appreg.Secret{}, err
 		}
+		w.retire(ctx, w.sinks, w.credential(c, appreg.Secret{KeyID: p.SecretKeyID, Expires: p.SecretExpires}))
 		p.SecretKeyID, p.SecretExpires = "", time.Time{}
 		if err := w.save(ctx, c); err != nil {
 			return appreg.Secret{}, err
@@ -171,23 +176,93 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 	if err := w.recordStep(ctx, c, sess); err != nil {
 		return appreg.Secret{}, err
 	}
-	if err := w.tell(ctx, c, msgSecret(c, secret, secretKey(c, secret.KeyID), w.localNow())); err != nil {
+	handed, err := w.handOver(ctx, c, secret)
+	if err != nil {
 		// The text can never be read again: remove the secret so the retry
 		// makes a new one rather than leave one nobody has.
-		if rerr := sess.RemoveSecret(ctx, p.AppObjectID, secret.KeyID); rerr == nil {
+		rerr := sess.RemoveSecret(ctx, p.AppObjectID, secret.KeyID)
+		if rerr == nil {
 			p.SecretKeyID, p.SecretExpires = "", time.Time{}
 			_ = w.save(ctx, c)
 		}
-		return appreg.Secret{}, err
+		w.audit(ctx, appreg.AuditRecord{Actor: c.Requester.User.ID, Action: "secret.create", Tenant: c.Tenant, Target: c.Name,
+			Detail:  fmt.Sprintf("service %s, key %s, not delivered (removed from the tenant: %v)", c.Service, secret.KeyID, rerr == nil),
+			Outcome: "failed: " + appreg.ErrorMessage(err)})
+		return appreg.Secret{}, notDelivered(err, rerr == nil)
 	}
-	p.SecretDelivered = true
+	p.SecretDelivered, p.Delivered = true, handed
 	if err := w.save(ctx, c); err != nil {
 		return appreg.Secret{}, err
 	}
-	w.awaitConfirmation(ctx, c, secret)
+	where := "delivered privately to the requester"
+	if len(handed) == 0 {
+		w.awaitConfirmation(ctx, c, secret)
+	} else {
+		where = "delivered to " + joinWhere(handed)
+	}
 	w.audit(ctx, appreg.AuditRecord{Actor: c.Requester.User.ID, Action: "secret.create", Tenant: c.Tenant, Target: c.Name,
-		Detail: fmt.Sprintf("service %s, key %s, expires %s, delivered privately to the requester", c.Service, secret.KeyID, secret.Expires.Format("2006-01-02"))})
+		Detail: fmt.Sprintf("service %s, key %s, expires %s, %s", c.Service, secret.KeyID, secret.Expires.Format("2006-01-02"), where)})
 	return secret, nil
+}
+
+// handOver gives a new secret to whoever is to store it: the sinks when
+// there are any (all of them, or none: a sink that took it is told to
+// forget it when another fails), else the person, privately. It returns
+// where the sinks put it.
+func (w *Wizard) handOver(ctx context.Context, c *appreg.Conversation, secret appreg.Secret) ([]appreg.Delivered, error) {
+	if len(w.sinks) == 0 {
+		return nil, w.tell(ctx, c, msgSecret(c, secret, secretKey(c, secret.KeyID), w.localNow()))
+	}
+	cred := w.credential(c, secret)
+	var handed []appreg.Delivered
+	for i, s := range w.sinks {
+		d, err := s.Deliver(ctx, cred)
+		if err != nil {
+			w.log.Warn("credential not delivered", "conversation", c.ID, "sink", s.Name(), "key_id", secret.KeyID, "kind", appreg.ErrorKind(err), "err", err)
+			w.retire(ctx, w.sinks[:i], cred)
+			return nil, &sinkError{sink: s.Name(), err: err}
+		}
+		handed = append(handed, d)
+	}
+	return handed, nil
+}
+
+// credential is what sinks are given of a secret of the conversation.
+func (w *Wizard) credential(c *appreg.Conversation, s appreg.Secret) appreg.Credential {
+	return appreg.Credential{Kind: appreg.KindSecret, TenantID: c.Identity.TenantID, TenantDomain: tenantLabel(c), Registration: c.Name,
+		ClientID: c.Progress.AppID, Service: c.Service, KeyID: s.KeyID, Expires: s.Expires, Secret: s.Text, Replaces: c.OldKeyID}
+}
+
+// retire tells sinks that a credential is gone from the tenant. A sink
+// that cannot be told is logged and audited: it keeps a credential that no
+// longer works, which is harmless but untidy.
+func (w *Wizard) retire(ctx context.Context, sinks []appreg.Sink, cred appreg.Credential) {
+	for _, s := range sinks {
+		if err := s.Retire(ctx, cred); err != nil {
+			w.log.Warn("credential not retired in a sink", "sink", s.Name(), "key_id", cred.KeyID, "err", err)
+			w.audit(ctx, appreg.AuditRecord{Actor: "bot", Action: "credential.retire", Tenant: cred.TenantDomain, Target: cred.Registration,
+				Detail: fmt.Sprintf("service %s, key %s, in %s", cred.Service, cred.KeyID, s.Name()), Outcome: "failed: " + appreg.ErrorMessage(err)})
+		}
+	}
+}
+
+// sinkError is a sink's refusal of a credential.
+type sinkError struct {
+	sink string
+	err  error
+}
+
+func (e *sinkError) Error() string { return e.sink + ": " + e.err.Error() }
+func (e *sinkError) Unwrap() error { return e.err }
+
+// notDelivered is the error of a credential no sink took: what the sink
+// said, and that the credential is gone (or not) from the tenant.
+func notDelivered(err error, removed bool) error {
+	var se *sinkError
+	if !errors.As(err, &se) {
+		return err // the chat could not show it: its own error says why
+	}
+	return appreg.Wrap(appreg.ErrorKind(se.err), err, reasonNotDelivered(se.sink, appreg.ErrorMessage(se.err), removed))
 }
 
 // awaitConfirmation waits for the person shown a secret to say they stored

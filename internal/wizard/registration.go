@@ -183,6 +183,9 @@ func (w *Wizard) removeOldSecret(ctx context.Context, c *appreg.Conversation) er
 	if err := sess.RemoveSecret(ctx, c.Progress.AppObjectID, c.OldKeyID); err != nil {
 		return err
 	}
+	if old := reg.Secret(c.OldKeyID); old != nil {
+		w.retire(ctx, w.sinks, recordCredential(reg, *old))
+	}
 	reg, err = w.store.UpdateRegistration(ctx, reg.TenantID, reg.AppID, w.change(c, "old secret "+c.OldKeyID+" removed"), func(r *appreg.Registration) error {
 		r.Secrets = slices.DeleteFunc(r.Secrets, func(s appreg.SecretRecord) bool { return s.KeyID == c.OldKeyID })
 		return nil
@@ -360,6 +363,7 @@ func (w *Wizard) check(ctx context.Context, c *appreg.Conversation, sess appreg.
 	for _, rec := range gone {
 		add(false, "Secret "+secretLabel(rec), "removed in the tenant", fixNewSecret(reg.Name, rec.Service, " for a new one."))
 		w.untrack(ctx, reg, rec.KeyID)
+		w.retire(ctx, w.sinks, recordCredential(reg, rec))
 	}
 	for _, rec := range reg.Secrets {
 		if slices.Contains(adopted, rec) {
@@ -388,6 +392,13 @@ func secretLabel(r appreg.SecretRecord) string {
 		return "“" + r.Name + "”"
 	}
 	return r.KeyID
+}
+
+// recordCredential is what sinks are told of a recorded credential that is
+// gone.
+func recordCredential(r *appreg.Registration, s appreg.SecretRecord) appreg.Credential {
+	return appreg.Credential{Kind: appreg.KindSecret, TenantID: r.TenantID, TenantDomain: r.Tenant, Registration: r.Name,
+		ClientID: r.AppID, Service: s.Service, KeyID: s.KeyID, Expires: s.Expires}
 }
 
 // change is a history entry by the conversation's requester.

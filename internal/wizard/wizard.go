@@ -156,14 +156,16 @@ type Wizard struct {
 	tenant appreg.Tenant
 	// reminders schedules expiry reminders; nil schedules none.
 	reminders appreg.Reminders
-	snoozer   Snoozer
-	schedule  Schedule
-	log       *slog.Logger
-	goJob     func(func())
-	obs       Observer
-	now       func() time.Time
-	owner     string // this replica's name in leases
-	sealer    *sealer
+	// sinks take credentials instead of the chat; none: the chat.
+	sinks    []appreg.Sink
+	snoozer  Snoozer
+	schedule Schedule
+	log      *slog.Logger
+	goJob    func(func())
+	obs      Observer
+	now      func() time.Time
+	owner    string // this replica's name in leases
+	sealer   *sealer
 
 	ctx  context.Context // parent of all jobs; cancelled by Close
 	stop context.CancelFunc
@@ -211,8 +213,12 @@ type Deps struct {
 	Chat      appreg.Chat
 	Tenant    appreg.Tenant
 	Reminders appreg.Reminders
-	Snoozer   Snoozer
-	Schedule  Schedule
+	// Sinks deliver credentials to where they are used; with any, a
+	// credential never appears in chat. None: the requester's private
+	// message.
+	Sinks    []appreg.Sink
+	Snoozer  Snoozer
+	Schedule Schedule
 	// Go starts a job; nil starts a goroutine. A benchmark of the
 	// acknowledgement path holds jobs here to measure the path alone.
 	Go       func(job func())
@@ -245,7 +251,7 @@ func New(cfg Config, d Deps) (*Wizard, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &Wizard{
-		cfg: cfg, store: d.Store, chat: d.Chat, tenant: d.Tenant, reminders: d.Reminders, snoozer: d.Snoozer, schedule: d.Schedule,
+		cfg: cfg, store: d.Store, chat: d.Chat, tenant: d.Tenant, reminders: d.Reminders, sinks: d.Sinks, snoozer: d.Snoozer, schedule: d.Schedule,
 		log: d.Logger, obs: d.Observer, now: d.Now, goJob: d.Go,
 		owner: newID(), sealer: s, ctx: ctx, stop: cancel,
 		sessions: map[string]appreg.Session{}, operators: map[string]membership{},

@@ -33,6 +33,7 @@ type harness struct {
 	w      *Wizard
 	logs   *fakes.Buffer
 	rem    *fakes.Reminders
+	sinks  []appreg.Sink // none: the chat
 }
 
 func testConfig() Config {
@@ -64,7 +65,7 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 // newWizard starts a wizard replica on the harness's store, chat and tenant.
 func (h *harness) newWizard() *Wizard {
 	h.t.Helper()
-	w, err := New(h.cfg, Deps{Store: h.store, Chat: h.chat, Tenant: h.tenant, Reminders: h.rem,
+	w, err := New(h.cfg, Deps{Store: h.store, Chat: h.chat, Tenant: h.tenant, Reminders: h.rem, Sinks: h.sinks,
 		Logger: slog.New(slog.NewJSONHandler(h.logs, nil))})
 	if err != nil {
 		h.t.Fatal(err)
