@@ -23,6 +23,7 @@ import (
 type Config struct {
 	Slack *SlackConfig // nil: Slack is off
 	Teams *TeamsConfig // nil: Teams is off
+	Sinks SinkConfig   // where new credentials go
 
 	RedisURL           string         `env:"REDIS_URL"`          // redis:// or rediss://; empty: embedded
 	RedisAddrs         []string       `env:"REDIS_ADDRS"`        // more nodes: Cluster, or sentinels
@@ -156,6 +157,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			return fail("BOT_STATE_KEY", fmt.Errorf("want 32 random bytes in base64 (openssl rand -base64 32)"))
 		}
 	}
+	if c.Sinks, err = loadSinks(e, c.StateKey); err != nil {
+		return Config{}, err
+	}
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			return fail("REDIS_URL", fmt.Errorf("want a redis:// or rediss:// URL"))
@@ -252,7 +256,7 @@ func loopback(host string) bool {
 // secrets are the configured values that must never reach a log line, for
 // the logger to mask wherever they appear.
 func (c Config) secrets() []string {
-	out := []string{c.AdminToken, base64.StdEncoding.EncodeToString(c.StateKey)}
+	out := []string{c.AdminToken, base64.StdEncoding.EncodeToString(c.StateKey), c.Sinks.WebhookSecret}
 	if u, err := url.Parse(c.RedisURL); err == nil && u.User != nil {
 		p, _ := u.User.Password()
 		out = append(out, p)

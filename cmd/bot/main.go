@@ -177,6 +177,10 @@ func (m *Main) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	sinks, err := m.sinks(ctx, rdb)
+	if err != nil {
+		return err
+	}
 	w, err = wizard.New(wizard.Config{
 		Operators: operators, DefaultService: cfg.DefaultService, Permissions: cfg.PermissionList(),
 		NeededRoles: cfg.NeededRoles, SecretLifetime: cfg.SecretLifetime,
@@ -184,7 +188,7 @@ func (m *Main) Start(ctx context.Context) error {
 		IdleTimeout: cfg.IdleTimeout, StateKey: cfg.StateKey, Location: cfg.Location, SimulatedTenant: cfg.SimulatedTenant,
 		Roles: cfg.Roles, Approvers: approvers, Approvals: approvals, ApprovalTTL: cfg.ApprovalTTL, ConfirmTTL: cfg.ConfirmTTL,
 	}, wizard.Deps{Store: store, Chat: chats, Tenant: tenant, Logger: m.log, Observer: met,
-		Reminders: sched, Snoozer: sched, Schedule: schedule{sched}})
+		Reminders: sched, Snoozer: sched, Schedule: schedule{sched}, Sinks: sinks})
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,18 @@ func TestLoadConfig(t *testing.T) {
 		{"bad reminder days", with(base, "BOT_REMINDER_DAYS", "soon"), "BOT_REMINDER_DAYS", nil},
 		{"bad reminder time", with(base, "BOT_REMINDER_TIME", "25:00"), "BOT_REMINDER_TIME", nil},
 		{"bad reminder rate", with(base, "BOT_REMINDER_RATE", "0"), "BOT_REMINDER_RATE", nil},
+		{"sinks default to chat", base, "", func(c Config) bool { return c.Sinks.Chat() && c.Sinks.Names[0] == "chat" }},
+		{"unknown sink", with(base, "BOT_SECRET_SINKS", "notepad"), "BOT_SECRET_SINKS", nil},
+		{"chat with another sink", with(webhookEnv(base), "BOT_SECRET_SINKS", "chat,webhook"), "BOT_SECRET_SINKS", nil},
+		{"webhook", webhookEnv(base), "", func(c Config) bool {
+			return !c.Sinks.Chat() && c.Sinks.Has("webhook") && c.Sinks.WebhookURL == "https://platform.example/hooks/appreg"
+		}},
+		{"webhook twice and in capitals", with(webhookEnv(base), "BOT_SECRET_SINKS", "Webhook, webhook"), "", func(c Config) bool { return len(c.Sinks.Names) == 1 }},
+		{"webhook without url", with(webhookEnv(base), "BOT_WEBHOOK_URL", ""), "BOT_WEBHOOK_URL", nil},
+		{"webhook over plain http", with(webhookEnv(base), "BOT_WEBHOOK_URL", "http://platform.example/x"), "BOT_WEBHOOK_URL", nil},
+		{"webhook without secret", with(webhookEnv(base), "BOT_WEBHOOK_SECRET", ""), "BOT_WEBHOOK_SECRET", nil},
+		{"webhook secret without prefix", with(webhookEnv(base), "BOT_WEBHOOK_SECRET", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "BOT_WEBHOOK_SECRET", nil},
+		{"webhook without state key", with(webhookEnv(base), "BOT_STATE_KEY", ""), "BOT_STATE_KEY", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +97,15 @@ func TestLoadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// webhookEnv adds a valid webhook sink to env.
+func webhookEnv(env map[string]string) map[string]string {
+	for k, v := range map[string]string{"BOT_SECRET_SINKS": "webhook", "BOT_WEBHOOK_URL": "https://platform.example/hooks/appreg",
+		"BOT_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "BOT_STATE_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="} {
+		env = with(env, k, v)
+	}
+	return env
 }
 
 func with(m map[string]string, k, v string) map[string]string {

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"log/slog"
 	"math/big"
@@ -26,6 +27,7 @@ import (
 	"github.com/appreg-bot/appreg-bot/internal/redisstore"
 	"github.com/appreg-bot/appreg-bot/internal/seal"
 	"github.com/appreg-bot/appreg-bot/internal/webhook"
+	"github.com/appreg-bot/appreg-bot/internal/webhook/webhooktest"
 )
 
 const (
@@ -36,7 +38,7 @@ const (
 // env is a sink, its receiver, its Redis and what it logged.
 type env struct {
 	sink   *webhook.Sink
-	rcv    *receiver
+	rcv    *webhooktest.Receiver
 	srv    *httptest.Server
 	mr     *miniredis.Miniredis
 	rdb    redis.UniversalClient
@@ -67,7 +69,7 @@ func newEnv(t *testing.T, tweak func(*webhook.Options)) *env {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
-	rcv := newReceiver(t, signingSecret)
+	rcv := webhooktest.New(signingSecret)
 	srv := httptest.NewServer(rcv)
 	t.Cleanup(srv.Close)
 	sealer, err := seal.New(bytes.Repeat([]byte{1}, seal.KeySize))
@@ -152,17 +154,20 @@ func TestDeliverSecret(t *testing.T) {
 	if d.Sink != "webhook" || !strings.Contains(d.Where, id) || strings.Contains(d.Where, "url-token") {
 		t.Errorf("Delivered = %+v", d)
 	}
-	got := e.rcv.accepted()
+	got := e.rcv.Accepted()
 	if len(got) != 1 {
 		t.Fatalf("receiver accepted %d events, want 1", len(got))
 	}
-	p := got[0]
+	var p webhook.Payload
+	if err := json.Unmarshal([]byte(got[0].Raw), &p); err != nil {
+		t.Fatal(err)
+	}
 	want := webhook.Data{Kind: appreg.KindSecret, TenantID: "tid-1", TenantDomain: "contoso.onmicrosoft.com", Registration: "<!here> Teams*",
 		ClientID: "app-1", Service: "voice", KeyID: "key-1", Expires: c.Expires, Secret: secretText}
 	if p.Type != webhook.EventCreated || p.Data != want || p.Timestamp.IsZero() {
 		t.Errorf("payload = %+v, want type %s, data %+v", p, webhook.EventCreated, want)
 	}
-	if ids := e.rcv.acceptedIDs(); ids[0] != id {
+	if ids := e.rcv.AcceptedIDs(); ids[0] != id {
 		t.Errorf("webhook-id = %s, want %s", ids[0], id)
 	}
 	if n := e.pending(t); n != 0 {
@@ -176,7 +181,7 @@ func TestDeliverSecret(t *testing.T) {
 	if _, err := e.sink.Deliver(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	got = e.rcv.accepted()
+	got = e.rcv.Accepted()
 	if len(got) != 2 || got[1].Type != webhook.EventRotated || got[1].Data.Replaces != "key-1" || got[1].Data.KeyID != "key-2" {
 		t.Errorf("rotation payload = %+v", got[len(got)-1])
 	}
@@ -192,32 +197,32 @@ func TestReceiverFaults(t *testing.T) {
 		says     string
 	}{
 		{"2xx at once", nil, 1, "", ""},
-		{"408 then 2xx", []func(http.ResponseWriter){status(408)}, 2, "", ""},
-		{"429 twice then 2xx", []func(http.ResponseWriter){status(429), status(429)}, 3, "", ""},
-		{"500, 502, 503 then 2xx", []func(http.ResponseWriter){status(500), status(502), status(503)}, 4, "", ""},
+		{"408 then 2xx", []func(http.ResponseWriter){webhooktest.Status(408)}, 2, "", ""},
+		{"429 twice then 2xx", []func(http.ResponseWriter){webhooktest.Status(429), webhooktest.Status(429)}, 3, "", ""},
+		{"500, 502, 503 then 2xx", []func(http.ResponseWriter){webhooktest.Status(500), webhooktest.Status(502), webhooktest.Status(503)}, 4, "", ""},
 		{"slow then 2xx", []func(http.ResponseWriter){slow}, 2, "", ""},
-		{"5xx throughout", []func(http.ResponseWriter){status(503), status(503), status(503), status(503)}, 4, appreg.KindUnavailable, "did not take the event after 4 attempts"},
-		{"400", []func(http.ResponseWriter){status(400)}, 1, appreg.KindInvalid, "rejected the event (400 Bad Request)"},
-		{"401", []func(http.ResponseWriter){status(401)}, 1, appreg.KindForbidden, "Check that BOT_WEBHOOK_SECRET"},
-		{"403", []func(http.ResponseWriter){status(403)}, 1, appreg.KindForbidden, "refused the bot (403 Forbidden)"},
-		{"404", []func(http.ResponseWriter){status(404)}, 1, appreg.KindInvalid, "no such endpoint (404 Not Found). Check BOT_WEBHOOK_URL"},
-		{"410", []func(http.ResponseWriter){status(410)}, 1, appreg.KindInvalid, "no such endpoint (410 Gone)"},
-		{"422", []func(http.ResponseWriter){status(422)}, 1, appreg.KindInvalid, "rejected the event (422"},
+		{"5xx throughout", []func(http.ResponseWriter){webhooktest.Status(503), webhooktest.Status(503), webhooktest.Status(503), webhooktest.Status(503)}, 4, appreg.KindUnavailable, "did not take the event after 4 attempts"},
+		{"400", []func(http.ResponseWriter){webhooktest.Status(400)}, 1, appreg.KindInvalid, "rejected the event (400 Bad Request)"},
+		{"401", []func(http.ResponseWriter){webhooktest.Status(401)}, 1, appreg.KindForbidden, "Check that BOT_WEBHOOK_SECRET"},
+		{"403", []func(http.ResponseWriter){webhooktest.Status(403)}, 1, appreg.KindForbidden, "refused the bot (403 Forbidden)"},
+		{"404", []func(http.ResponseWriter){webhooktest.Status(404)}, 1, appreg.KindInvalid, "no such endpoint (404 Not Found). Check BOT_WEBHOOK_URL"},
+		{"410", []func(http.ResponseWriter){webhooktest.Status(410)}, 1, appreg.KindInvalid, "no such endpoint (410 Gone)"},
+		{"422", []func(http.ResponseWriter){webhooktest.Status(422)}, 1, appreg.KindInvalid, "rejected the event (422"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)
-			e.rcv.script(tc.answers...)
+			e.rcv.Script(tc.answers...)
 			_, err := e.sink.Deliver(context.Background(), secretCred())
-			tries := e.rcv.tries()
+			tries := e.rcv.Attempts()
 			if len(tries) != tc.attempts {
 				t.Errorf("receiver saw %d attempts, want %d", len(tries), tc.attempts)
 			}
 			for i, a := range tries {
-				if !a.verified {
-					t.Errorf("attempt %d not verified: %s", i+1, a.why)
+				if !a.Verified {
+					t.Errorf("attempt %d not verified: %s", i+1, a.Why)
 				}
-				if a.id != tries[0].id {
-					t.Errorf("attempt %d has webhook-id %s, the first had %s", i+1, a.id, tries[0].id)
+				if a.ID != tries[0].ID {
+					t.Errorf("attempt %d has webhook-id %s, the first had %s", i+1, a.ID, tries[0].ID)
 				}
 			}
 			switch {
@@ -242,7 +247,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 	defer other.Close()
 	for _, code := range []int{301, 302, 307, 308} {
 		e := newEnv(t, nil)
-		e.rcv.script(func(w http.ResponseWriter) {
+		e.rcv.Script(func(w http.ResponseWriter) {
 			w.Header().Set("Location", other.URL+"/steal")
 			w.WriteHeader(code)
 		})
@@ -250,7 +255,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 		if appreg.ErrorKind(err) != appreg.KindInvalid || !strings.Contains(appreg.ErrorMessage(err), "does not follow redirects") {
 			t.Errorf("%d: Deliver = %v", code, err)
 		}
-		if n := len(e.rcv.tries()); n != 1 {
+		if n := len(e.rcv.Attempts()); n != 1 {
 			t.Errorf("%d: %d attempts, want 1", code, n)
 		}
 	}
@@ -274,10 +279,10 @@ func TestReceiverDown(t *testing.T) {
 // webhook-id.
 func TestRestartContinues(t *testing.T) {
 	e := newEnv(t, nil)
-	e.rcv.script(status(503))
+	e.rcv.Script(webhooktest.Status(503))
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		for len(e.rcv.tries()) < 1 {
+		for len(e.rcv.Attempts()) < 1 {
 			time.Sleep(time.Millisecond)
 		}
 		cancel()
@@ -305,14 +310,14 @@ func TestRestartContinues(t *testing.T) {
 		t.Fatal(err)
 	}
 	next.RunOnce(context.Background())
-	got := e.rcv.accepted()
+	got := e.rcv.Accepted()
 	if len(got) != 1 || got[0].Data.Secret != secretText {
 		t.Fatalf("after restart the receiver accepted %+v", got)
 	}
-	tries := e.rcv.tries()
+	tries := e.rcv.Attempts()
 	for _, a := range tries {
-		if a.id != webhook.EventID(webhook.EventCreated, secretCred()) {
-			t.Errorf("attempt with webhook-id %s", a.id)
+		if a.ID != webhook.EventID(webhook.EventCreated, secretCred()) {
+			t.Errorf("attempt with webhook-id %s", a.ID)
 		}
 	}
 	if n := e.pending(t); n != 0 {
@@ -331,17 +336,17 @@ func TestRetire(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The worker sends it; the first attempt fails and is retried.
-	e.rcv.script(status(502))
+	e.rcv.Script(webhooktest.Status(502))
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { e.sink.Run(runCtx); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(e.rcv.accepted()) < 2 && time.Now().Before(deadline) {
+	for len(e.rcv.Accepted()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
 	<-done
-	got := e.rcv.accepted()
+	got := e.rcv.Accepted()
 	if len(got) != 2 {
 		t.Fatalf("accepted %d events, want created and removed", len(got))
 	}
@@ -371,7 +376,7 @@ func TestRetireDropsUndeliveredCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sink.RunOnce(ctx)
-	got := e.rcv.accepted()
+	got := e.rcv.Accepted()
 	if len(got) != 1 || got[0].Type != webhook.EventRemoved {
 		t.Fatalf("accepted %+v, want only credential.removed", got)
 	}
@@ -380,7 +385,7 @@ func TestRetireDropsUndeliveredCreate(t *testing.T) {
 func TestRemovedGivenUp(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	e.rcv.script(status(500), status(500), status(500), status(500), status(500))
+	e.rcv.Script(webhooktest.Status(500), webhooktest.Status(500), webhooktest.Status(500), webhooktest.Status(500), webhooktest.Status(500))
 	if err := e.sink.Retire(ctx, secretCred()); err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +396,7 @@ func TestRemovedGivenUp(t *testing.T) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	if n := len(e.rcv.tries()); n != 4 {
+	if n := len(e.rcv.Attempts()); n != 4 {
 		t.Errorf("%d attempts, want RetireAttempts (4)", n)
 	}
 	if n := e.pending(t); n != 0 {
@@ -419,12 +424,12 @@ func TestCertificatePayload(t *testing.T) {
 	if _, err := e.sink.Deliver(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	got := e.rcv.accepted()
+	got := e.rcv.Accepted()
 	if len(got) != 1 || got[0].Data.Certificate == nil {
 		t.Fatalf("accepted %+v", got)
 	}
 	d := got[0].Data
-	if d.Secret != "" || d.Kind != appreg.KindCertificate || len(d.Thumbprint) != 40 {
+	if d.Secret != "" || d.Kind != string(appreg.KindCertificate) || len(d.Thumbprint) != 40 {
 		t.Errorf("data = %+v", d)
 	}
 	cb, _ := pem.Decode([]byte(d.Certificate.CertificatePEM))
@@ -444,7 +449,7 @@ func TestCertificatePayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.sink.RunOnce(context.Background())
-	got = e.rcv.accepted()
+	got = e.rcv.Accepted()
 	if len(got) != 2 || got[1].Data.Certificate != nil || got[1].Data.Thumbprint != d.Thumbprint {
 		t.Errorf("removal = %+v", got[len(got)-1])
 	}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/appreg-bot/appreg-bot/internal/slackfake"
+	"github.com/appreg-bot/appreg-bot/internal/webhook/webhooktest"
+)
+
+const webhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// sinkEnv adds a webhook receiver, written from the Standard Webhooks
+// specification, to the Slack environment.
+func (e *env) webhookReceiver() (*webhooktest.Receiver, map[string]string) {
+	rcv := webhooktest.New(webhookSecret)
+	srv := httptest.NewServer(rcv)
+	e.t.Cleanup(srv.Close)
+	return rcv, map[string]string{"BOT_SECRET_SINKS": "webhook", "BOT_WEBHOOK_URL": srv.URL + "/appreg", "BOT_WEBHOOK_SECRET": webhookSecret,
+		"BOT_STATE_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}
+}
+
+// TestWebhookSinkEndToEnd: with BOT_SECRET_SINKS=webhook, an onboarding, a
+// second service and a rotation each send the receiver a signed event with
+// the secret, and the rotated secret's removal follows; Slack only ever
+// says where a secret went.
+func TestWebhookSinkEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	rcv, vars := e.webhookReceiver()
+	e.sim.SetSecretMaxLifetime(demoTenantID, 48*time.Hour, true) // a reminder at once, to rotate from
+	m := e.start(vars)
+	appID := e.onboard(m, "U1", "DR-Contoso")
+	report := e.waitCall("chat.postMessage", "Registration DR-Contoso created")
+	if !strings.Contains(report.Text, "delivered to delivery msg_") || !strings.Contains(report.Text, "(not shown in chat)") {
+		t.Errorf("the report does not say where the secret went:\n%s", report.Text)
+	}
+	e.sim.SetSecretMaxLifetime(demoTenantID, 0, false)
+
+	e.command(m, "U1", "secret DR-Contoso sbc2")
+	e.approveSignIn()
+	e.waitCall("chat.postMessage", "New secret for service sbc2")
+
+	dm, err := e.slack.WaitFor(e.ctx, "chat.postMessage", func(c slackfake.Call) bool {
+		return c.Params["channel"] == "U1" && buttonValue(c, "appreg.rotate") != ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.click(m, "U1", "appreg.rotate", buttonValue(dm, "appreg.rotate"))
+	e.approveSignIn()
+	rotated := e.waitCall("chat.postMessage", "remove the old secret")
+	e.click(m, "U1", "appreg.confirm", buttonValue(rotated, "appreg.confirm"))
+	e.waitCall("chat.postMessage", "old secret of service sbc1 was removed")
+
+	// The removal goes out in the background.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rcv.Accepted()) < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := rcv.Accepted()
+	if len(got) != 4 {
+		t.Fatalf("the receiver accepted %d events, want 4: %+v", len(got), got)
+	}
+	want := []struct{ typ, service string }{
+		{"credential.created", "sbc1"}, {"credential.created", "sbc2"}, {"credential.rotated", "sbc1"}, {"credential.removed", "sbc1"},
+	}
+	secrets := map[string]bool{}
+	for i, w := range want {
+		ev := got[i]
+		if ev.Type != w.typ || ev.Data.Service != w.service || ev.Data.ClientID != appID || ev.Data.TenantID != demoTenantID ||
+			ev.Data.TenantDomain != demoDomain || ev.Data.Registration != "DR-Contoso" || ev.Data.Kind != "secret" || ev.Data.KeyID == "" {
+			t.Errorf("event %d = %s %+v, want %s for %s", i, ev.Type, ev.Data, w.typ, w.service)
+		}
+		if (ev.Data.Secret == "") != (w.typ == "credential.removed") {
+			t.Errorf("event %d (%s) secret present = %v", i, ev.Type, ev.Data.Secret != "")
+		}
+		if ev.Data.Secret != "" {
+			secrets[ev.Data.Secret] = true
+		}
+	}
+	if got[2].Data.Replaces != got[0].Data.KeyID || got[3].Data.KeyID != got[0].Data.KeyID {
+		t.Errorf("rotation replaces %s, removal of %s; the first secret was %s", got[2].Data.Replaces, got[3].Data.KeyID, got[0].Data.KeyID)
+	}
+	for _, a := range rcv.Attempts() {
+		if !a.Verified {
+			t.Errorf("attempt %s not verified: %s", a.ID, a.Why)
+		}
+	}
+	// The tenant holds exactly the secrets the receiver has.
+	inTenant := map[string]bool{}
+	for _, s := range e.sim.Applications(demoTenantID)[0].Secrets {
+		inTenant[s.KeyID] = true
+	}
+	if len(inTenant) != 2 || !inTenant[got[1].Data.KeyID] || !inTenant[got[2].Data.KeyID] {
+		t.Errorf("secrets in the tenant: %v", inTenant)
+	}
+	for text := range secrets {
+		for _, c := range e.slack.Calls("") {
+			if strings.Contains(c.Text, text) || strings.Contains(c.Params["blocks"], text) {
+				t.Fatalf("a secret reached Slack via %s", c.Method)
+			}
+		}
+		if strings.Contains(e.logs.String(), text) {
+			t.Fatal("a secret reached the log")
+		}
+	}
+	for _, c := range e.slack.Calls("chat.postEphemeral") {
+		if strings.Contains(c.Text, "Client secret for") {
+			t.Fatalf("a secret message in Slack: %s", c.Text)
+		}
+	}
+}
+
+// TestStopWhileDeliveringToTheWebhook: the bot stops while the receiver
+// holds the first attempt of a new secret; the next process ends up with
+// every secret in the tenant delivered exactly once and every other one
+// removed, from the tenant and, by a credential.removed event, from the
+// receiver.
+func TestStopWhileDeliveringToTheWebhook(t *testing.T) {
+	e := newEnv(t)
+	rcv, vars := e.webhookReceiver()
+	held, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	rcv.Script(func(w http.ResponseWriter) {
+		close(held)
+		<-release
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	a := e.start(vars)
+	e.command(a, "U1", "new contoso.onmicrosoft.com sbc1")
+	e.approveSignIn()
+	conv := buttonValue(e.waitCall("chat.postMessage", "What should the registration"), "appreg.name")
+	e.submitName(a, "U1", conv, "DR-Contoso")
+	select {
+	case <-held:
+	case <-e.ctx.Done():
+		t.Fatal("the webhook was never called")
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b := e.start(vars)
+	defer func() {
+		if t.Failed() {
+			t.Log(e.logs.String())
+		}
+	}()
+	e.waitCall("chat.postMessage", "Registration DR-Contoso created")
+	_ = b
+	inTenant := map[string]bool{}
+	for _, s := range e.sim.Applications(demoTenantID)[0].Secrets {
+		inTenant[s.KeyID] = true
+	}
+	if len(inTenant) != 1 {
+		t.Fatalf("secrets in the tenant: %v", inTenant)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		created, removed := map[string]int{}, map[string]int{}
+		for _, ev := range rcv.Accepted() {
+			switch ev.Type {
+			case "credential.created":
+				created[ev.Data.KeyID]++
+			case "credential.removed":
+				removed[ev.Data.KeyID]++
+			}
+		}
+		settled := true
+		for key := range inTenant {
+			settled = settled && created[key] == 1 && removed[key] == 0
+		}
+		for key := range created {
+			settled = settled && (inTenant[key] || removed[key] == 1)
+		}
+		if settled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tenant %v, receiver created %v removed %v", inTenant, created, removed)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
