@@ -31,7 +31,9 @@ const (
 var knownSinks = []string{sinkChat, sinkKeyVault, sinkWebhook}
 
 // Chat reports whether credentials are shown to the requester in chat.
-func (s SinkConfig) Chat() bool { return len(s.Names) == 0 || slices.Equal(s.Names, []string{sinkChat}) }
+func (s SinkConfig) Chat() bool {
+	return len(s.Names) == 0 || slices.Equal(s.Names, []string{sinkChat})
+}
 
 // Has reports whether a sink is configured.
 func (s SinkConfig) Has(name string) bool { return slices.Contains(s.Names, name) }
