@@ -94,6 +94,9 @@ func (m *Main) sinks(ctx context.Context, rdb redisstore.Client) ([]appreg.Sink,
 			}
 			m.bg.Go(func() { s.Run(ctx) })
 			out = append(out, s)
+		case sinkChat:
+		default:
+			return nil, fmt.Errorf("BOT_SECRET_SINKS: the %s sink is not built into this bot", name)
 		}
 	}
 	return out, nil
