@@ -234,15 +234,18 @@ type Progress struct {
 // compare-and-set token that keeps two replicas, retried deliveries and
 // double clicks from applying a step twice.
 type Conversation struct {
-	ID        string     `json:"id"`
-	Version   int64      `json:"version"`
-	State     State      `json:"state"`
-	Tenant    string     `json:"tenant"`  // as typed: a verified domain or a tenant id
-	Service   string     `json:"service"` // the Direct Routing service the first secret is for
-	Requester Caller     `json:"requester"`
-	Status    MessageRef `json:"status,omitzero"` // the status message, which starts the thread
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	ID      string `json:"id"`
+	Version int64  `json:"version"`
+	State   State  `json:"state"`
+	Tenant  string `json:"tenant"`  // as typed: a verified domain or a tenant id
+	Service string `json:"service"` // the Direct Routing service the first secret is for
+	// Credential is the kind of credential the conversation makes: a
+	// secret ("") or a certificate.
+	Credential CredentialKind `json:"credential,omitempty"`
+	Requester  Caller         `json:"requester"`
+	Status     MessageRef     `json:"status,omitzero"` // the status message, which starts the thread
+	CreatedAt  time.Time      `json:"created_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
 
 	CodeExpires time.Time `json:"code_expires,omitzero"` // of the device code shown last
 	Identity    *Identity `json:"identity,omitempty"`    // who signed in, once they have

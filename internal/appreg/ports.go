@@ -2,6 +2,7 @@ package appreg
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -147,6 +148,9 @@ type Tenant interface {
 	// Microsoft Graph and for the Skype and Teams Tenant Admin API. It returns
 	// one result per resource; it does not retry.
 	CheckCredentials(ctx context.Context, tenantID, clientID string, secret SecretText) []CredentialCheck
+	// CheckCertificate does the same with a certificate credential: the
+	// token requests carry a client assertion signed with key.
+	CheckCertificate(ctx context.Context, tenantID, clientID string, cert *x509.Certificate, key PrivateKey) []CredentialCheck
 }
 
 // Purpose is what an admin signs in for. It decides the delegated
@@ -218,8 +222,11 @@ type Permission struct {
 	Name     string `json:"name"`     // e.g. Organization.Read.All
 }
 
-// Secret is a client secret. Text is only ever set on creation.
+// Secret is a client credential of an application: a client secret, or a
+// certificate (Kind). Text, and a certificate's Key, are only ever set on
+// creation.
 type Secret struct {
+	Kind    CredentialKind // "" is a secret
 	KeyID   string
 	Text    SecretText
 	Name    string
@@ -227,7 +234,15 @@ type Secret struct {
 	// Capped is set when a tenant policy refused the requested lifetime and
 	// the secret got the policy's maximum instead.
 	Capped bool
+	// Certificate is a certificate credential's certificate (on creation;
+	// Thumbprint always), Key its private key (on creation).
+	Certificate *x509.Certificate
+	Key         PrivateKey
+	Thumbprint  string
 }
+
+// IsCertificate reports whether the credential is a certificate.
+func (s Secret) IsCertificate() bool { return s.Kind == KindCertificate }
 
 // Grant is a delegated permission grant held by an app in the tenant.
 type Grant struct {
@@ -265,7 +280,14 @@ type Session interface {
 	// AddSecret adds a client secret; on a lifetime refused by a tenant policy
 	// it retries with the policy's maximum and sets Secret.Capped.
 	AddSecret(ctx context.Context, appObjectID, name string, lifetime time.Duration) (Secret, error)
-	// RemoveSecret removes a client secret. Already gone is success.
+	// AddCertificate adds a certificate credential: a self-signed
+	// certificate for key, named name, ending lifetime from now, added to the
+	// application's key credentials beside those it has. On a lifetime
+	// refused by a tenant policy it retries shorter and sets Capped. The
+	// returned Secret holds the certificate.
+	AddCertificate(ctx context.Context, appObjectID, name string, lifetime time.Duration, key PrivateKey) (Secret, error)
+	// RemoveSecret removes a client credential, a secret or a certificate,
+	// by its key id. Already gone is success.
 	RemoveSecret(ctx context.Context, appObjectID, keyID string) error
 	// SignInAppGrants lists the delegated permissions that the app the admin
 	// signed in to holds in the tenant.
@@ -306,7 +328,8 @@ type AppState struct {
 	// Consented are the application permissions with admin consent (app role
 	// assignments of the service principal), by name.
 	Consented []Permission
-	// Secrets are the client secrets, without text.
+	// Secrets are the client credentials, secrets (without text) and
+	// certificates (Kind, Thumbprint, no key).
 	Secrets []Secret
 	// Roles are the directory roles the service principal holds.
 	Roles []string

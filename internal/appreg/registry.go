@@ -77,13 +77,15 @@ func (r *Registration) SecretFor(service string) *SecretRecord {
 
 // SecretRecord is what the bot knows of a client secret.
 type SecretRecord struct {
-	KeyID     string    `json:"key_id"`
-	Service   string    `json:"service,omitempty"` // "" for a secret adopted from the portal
-	Name      string    `json:"name,omitempty"`
-	Expires   time.Time `json:"expires"`
-	CreatedBy string    `json:"created_by,omitempty"` // chat user id
-	CreatedAt time.Time `json:"created_at,omitzero"`
-	Adopted   bool      `json:"adopted,omitempty"` // created outside the bot, found by a check
+	Kind       CredentialKind `json:"kind,omitempty"` // "" is a secret
+	Thumbprint string         `json:"thumbprint,omitempty"`
+	KeyID      string         `json:"key_id"`
+	Service    string         `json:"service,omitempty"` // "" for a secret adopted from the portal
+	Name       string         `json:"name,omitempty"`
+	Expires    time.Time      `json:"expires"`
+	CreatedBy  string         `json:"created_by,omitempty"` // chat user id
+	CreatedAt  time.Time      `json:"created_at,omitzero"`
+	Adopted    bool           `json:"adopted,omitempty"` // created outside the bot, found by a check
 }
 
 // Change is one entry of a registration's history.
@@ -95,15 +97,16 @@ type Change struct {
 
 // SecretRef names a tracked secret for the reminder schedule.
 type SecretRef struct {
-	Tenant       string    `json:"tenant"`
-	TenantID     string    `json:"tenant_id"`
-	Registration string    `json:"registration"`
-	AppID        string    `json:"app_id"`
-	Service      string    `json:"service"`
-	KeyID        string    `json:"key_id"`
-	Expires      time.Time `json:"expires"`
-	Thread       Place     `json:"thread"`   // where reminders go
-	Engineer     string    `json:"engineer"` // who gets a direct message, on Thread's platform
+	Tenant       string         `json:"tenant"`
+	TenantID     string         `json:"tenant_id"`
+	Registration string         `json:"registration"`
+	AppID        string         `json:"app_id"`
+	Service      string         `json:"service"`
+	Kind         CredentialKind `json:"kind,omitempty"` // "" is a secret
+	KeyID        string         `json:"key_id"`
+	Expires      time.Time      `json:"expires"`
+	Thread       Place          `json:"thread"`   // where reminders go
+	Engineer     string         `json:"engineer"` // who gets a direct message, on Thread's platform
 }
 
 // Key names the secret.

@@ -350,6 +350,10 @@ func credentialReason(err error, secret string) string {
 			reason = "AADSTS700016: the application is not (yet) known in the tenant; a new registration can take a few minutes to replicate"
 		case "7000222":
 			reason = "AADSTS7000222: the client secret has expired"
+		case "700027":
+			reason = "AADSTS700027: the certificate is not (yet) registered on the application, or the assertion's signature is invalid"
+		case "700024":
+			reason = "AADSTS700024: the client assertion is not within its valid time range (check the clock, or the certificate's dates)"
 		default:
 			reason = "AADSTS" + m[1] + ": " + m[2]
 		}

@@ -37,7 +37,7 @@ func (s *session) Inspect(ctx context.Context, appID string) (*appreg.AppState, 
 	filter := "appId eq '" + appID + "'"
 	res, err := applications.NewApplicationsRequestBuilderInternal(s.params(), s.graph).Get(ctx,
 		&applications.ApplicationsRequestBuilderGetRequestConfiguration{QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{
-			Filter: &filter, Select: []string{"id", "appId", "displayName", "requiredResourceAccess", "passwordCredentials"}}})
+			Filter: &filter, Select: []string{"id", "appId", "displayName", "requiredResourceAccess", "passwordCredentials", "keyCredentials"}}})
 	if err != nil {
 		return nil, s.graphError(ctx, "read the registration", err)
 	}
@@ -50,6 +50,7 @@ func (s *session) Inspect(ctx context.Context, appID string) (*appreg.AppState, 
 	for _, pc := range app.GetPasswordCredentials() {
 		st.Secrets = append(st.Secrets, appreg.Secret{KeyID: uuidString(pc.GetKeyId()), Name: deref(pc.GetDisplayName()), Expires: deref(pc.GetEndDateTime())})
 	}
+	st.Secrets = append(st.Secrets, certificates(app.GetKeyCredentials())...)
 	if st.Required, err = s.requiredPermissions(ctx, app.GetRequiredResourceAccess()); err != nil {
 		return nil, err
 	}

@@ -385,35 +385,45 @@ func (s *session) AddSecret(ctx context.Context, appObjectID, name string, lifet
 			s.log.InfoContext(ctx, "secret added", "object", appObjectID, "key", sec.KeyID, "expires", sec.Expires, "capped", sec.Capped)
 			return sec, nil
 		}
-		status, _, msg := odataDetail(err)
-		low := strings.ToLower(msg)
-		if status != http.StatusBadRequest || !strings.Contains(low, "lifetime") || !strings.Contains(low, "policy") {
+		next, refused := s.policyLifetime(err, l)
+		if !refused {
 			return appreg.Secret{}, s.graphError(ctx, "add a client secret", err)
-		}
-		next := time.Duration(0)
-		if m := policyDays.FindStringSubmatch(msg); m != nil {
-			days, _ := strconv.Atoi(m[1] + m[2])
-			next = time.Duration(days) * 24 * time.Hour
-		}
-		if next <= 0 || next >= l {
-			next = 0
-			for _, f := range fallbackLifetimes() {
-				if f < l {
-					next = f
-					break
-				}
-			}
 		}
 		s.log.InfoContext(ctx, "secret lifetime refused by tenant policy", "object", appObjectID, "requested", l, "next", next)
 		if next == 0 {
-			return appreg.Secret{}, appreg.Wrap(appreg.KindForbidden, fmt.Errorf("graph add secret: %s", msg),
-				"The tenant's credential policy refuses even a 30-day client secret.")
+			return appreg.Secret{}, appreg.Wrap(appreg.KindForbidden, err, "The tenant's credential policy refuses even a 30-day client secret.")
 		}
 		l = next
 	}
 }
 
-// RemoveSecret removes a client secret. A secret already gone is success.
+// policyLifetime reads a refusal of a credential's lifetime l by a tenant
+// policy: refused is false for any other error; next is the lifetime to
+// try instead (the policy's maximum when the refusal names it, else the
+// next shorter fallback), 0 when there is none left.
+func (s *session) policyLifetime(err error, l time.Duration) (next time.Duration, refused bool) {
+	status, _, msg := odataDetail(err)
+	low := strings.ToLower(msg)
+	if status != http.StatusBadRequest || !strings.Contains(low, "lifetime") || !strings.Contains(low, "policy") {
+		return 0, false
+	}
+	if m := policyDays.FindStringSubmatch(msg); m != nil {
+		days, _ := strconv.Atoi(m[1] + m[2])
+		next = time.Duration(days) * 24 * time.Hour
+	}
+	if next <= 0 || next >= l {
+		next = 0
+		for _, f := range fallbackLifetimes() {
+			if f < l {
+				return f, true
+			}
+		}
+	}
+	return next, true
+}
+
+// RemoveSecret removes a client credential by key id: a client secret, or
+// else a certificate. One already gone is success.
 func (s *session) RemoveSecret(ctx context.Context, appObjectID, keyID string) error {
 	id, err := uuid.Parse(keyID)
 	if err != nil {
@@ -427,10 +437,11 @@ func (s *session) RemoveSecret(ctx context.Context, appObjectID, keyID string) e
 	case err == nil:
 		s.log.InfoContext(ctx, "secret removed", "object", appObjectID, "key", keyID)
 		return nil
-	case status == http.StatusNotFound && strings.Contains(msg, "password credential"):
-		return nil
-	case status == http.StatusBadRequest && strings.Contains(strings.ToLower(msg), "no password credential"):
-		return nil
+	case status == http.StatusNotFound && strings.Contains(msg, "password credential"),
+		status == http.StatusBadRequest && strings.Contains(strings.ToLower(msg), "no password credential"):
+		// Not a secret: a certificate, or gone.
+		_, err := s.removeCertificate(ctx, appObjectID, keyID)
+		return err
 	}
 	return s.graphError(ctx, "remove the client secret", err)
 }

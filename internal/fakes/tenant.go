@@ -7,6 +7,7 @@ package fakes
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -263,6 +264,34 @@ func (t *Tenant) CheckCredentials(ctx context.Context, tenantID, clientID string
 	}
 }
 
+// CheckCertificate implements appreg.Tenant: the certificate must be one
+// of the application's, and key its private key.
+func (t *Tenant) CheckCertificate(ctx context.Context, tenantID, clientID string, cert *x509.Certificate, key appreg.PrivateKey) []appreg.CredentialCheck {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.calls["CheckCertificate"]++
+	ok := false
+	for _, a := range t.apps {
+		if a.AppID != clientID {
+			continue
+		}
+		for _, s := range a.secrets {
+			ok = ok || (s.Certificate != nil && cert != nil && s.Certificate.Equal(cert) && appreg.Signs(key, cert))
+		}
+	}
+	reason := ""
+	if t.ChecksFailing > 0 {
+		t.ChecksFailing--
+		ok, reason = false, "AADSTS700027: the certificate is not (yet) registered on the application (replicating)"
+	} else if !ok {
+		reason = "AADSTS700027: the certificate is not (yet) registered on the application, or the assertion's signature is invalid"
+	}
+	return []appreg.CredentialCheck{
+		{Resource: "Microsoft Graph", OK: ok, Reason: reason},
+		{Resource: "Skype and Teams Tenant Admin API", OK: ok, Reason: reason},
+	}
+}
+
 type signIn struct {
 	t    *Tenant
 	code appreg.DeviceCode
@@ -402,6 +431,32 @@ func (s *session) AddSecret(ctx context.Context, objectID, name string, lifetime
 	return sec, nil
 }
 
+func (s *session) AddCertificate(ctx context.Context, objectID, name string, lifetime time.Duration, key appreg.PrivateKey) (appreg.Secret, error) {
+	if err := s.t.call("AddCertificate"); err != nil {
+		return appreg.Secret{}, err
+	}
+	s.t.mu.Lock()
+	defer s.t.mu.Unlock()
+	a := s.find(objectID)
+	if a == nil {
+		return appreg.Secret{}, appreg.Errorf(appreg.KindNotFound, "No application %s.", objectID)
+	}
+	capped := false
+	if s.t.MaxLifetime > 0 && lifetime > s.t.MaxLifetime {
+		lifetime, capped = s.t.MaxLifetime, true
+	}
+	now := s.t.Now()
+	cert, err := appreg.SelfSignedCertificate(key, name, now.Add(-5*time.Minute), now.Add(lifetime))
+	if err != nil {
+		return appreg.Secret{}, appreg.Wrap(appreg.KindInternal, err, "The certificate could not be made.")
+	}
+	s.t.seq++
+	sec := appreg.Secret{Kind: appreg.KindCertificate, KeyID: fmt.Sprintf("key-%d", s.t.seq), Name: name, Expires: cert.NotAfter, Capped: capped,
+		Certificate: cert, Key: key, Thumbprint: appreg.Thumbprint(cert)}
+	a.secrets[sec.KeyID] = sec
+	return sec, nil
+}
+
 func (s *session) RemoveSecret(ctx context.Context, objectID, keyID string) error {
 	if err := s.t.call("RemoveSecret"); err != nil {
 		return err
@@ -511,7 +566,7 @@ func (s *session) Inspect(ctx context.Context, appID string) (*appreg.AppState, 
 		st.Consented = append(st.Consented, permissionNamed(a.required, name))
 	}
 	for _, sec := range a.secrets {
-		sec.Text = ""
+		sec.Text, sec.Key, sec.Certificate = "", appreg.PrivateKey{}, nil
 		st.Secrets = append(st.Secrets, sec)
 	}
 	return st, nil

@@ -63,8 +63,8 @@ func (s *Server) AddSecret(tenantID, appID, displayName string, lifetime time.Du
 	return a.addSecret(displayName, now, now.Add(lifetime), 0).Secret, nil
 }
 
-// RemoveSecret removes a client secret from an application (by application
-// id).
+// RemoveSecret removes a client secret, or a certificate, from an
+// application (by application id).
 func (s *Server) RemoveSecret(tenantID, appID, keyID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -72,9 +72,10 @@ func (s *Server) RemoveSecret(tenantID, appID, keyID string) error {
 	if err != nil {
 		return err
 	}
-	n := len(a.secrets)
+	n := len(a.secrets) + len(a.certs)
 	a.secrets = slices.DeleteFunc(a.secrets, func(sv *secretValue) bool { return strings.EqualFold(sv.KeyID, keyID) })
-	if len(a.secrets) == n {
+	a.certs = slices.DeleteFunc(a.certs, func(cv *certValue) bool { return strings.EqualFold(cv.KeyID, keyID) })
+	if len(a.secrets)+len(a.certs) == n {
 		return fmt.Errorf("simtenant: application %s has no secret %s", appID, keyID)
 	}
 	return nil

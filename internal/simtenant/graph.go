@@ -238,10 +238,17 @@ func (g *graphRequest) application(id string, rest []string) {
 		g.ok(http.StatusOK, g.appJSON(a))
 	case len(rest) == 0 && g.r.Method == http.MethodPatch:
 		var in appInput
-		if g.require(appWriters()) && g.decode(&in) {
-			a.update(in)
-			g.w.WriteHeader(http.StatusNoContent)
+		if !g.require(appWriters()) || !g.decode(&in) {
+			return
 		}
+		if in.KeyCredentials != nil {
+			if status, code, msg := g.setKeyCredentials(a, *in.KeyCredentials); status != 0 {
+				g.fail(status, code, msg)
+				return
+			}
+		}
+		a.update(in)
+		g.w.WriteHeader(http.StatusNoContent)
 	case len(rest) == 1 && rest[0] == "addPassword" && g.r.Method == http.MethodPost:
 		g.addPassword(a)
 	case len(rest) == 1 && rest[0] == "removePassword" && g.r.Method == http.MethodPost:
@@ -430,6 +437,7 @@ type appInput struct {
 			Type string `json:"type"`
 		} `json:"resourceAccess"`
 	} `json:"requiredResourceAccess"`
+	KeyCredentials *[]keyCredentialIn `json:"keyCredentials"`
 }
 
 func (a *application) update(in appInput) {
@@ -488,11 +496,15 @@ func (g *graphRequest) appJSON(a *application) map[string]any {
 	for _, sv := range a.secrets {
 		creds = append(creds, secretJSON(sv.Secret))
 	}
+	keys := []any{}
+	for _, cv := range a.certs {
+		keys = append(keys, certJSON(cv.Certificate))
+	}
 	return map[string]any{
 		"@odata.context": g.s.URL() + "/v1.0/$metadata#applications/$entity",
 		"id":             a.ObjectID, "appId": a.AppID, "displayName": a.DisplayName, "uniqueName": a.UniqueName,
 		"createdDateTime": a.created.UTC().Format(time.RFC3339), "signInAudience": "AzureADMyOrg",
-		"publisherDomain": g.t.Domains[0], "requiredResourceAccess": rra, "passwordCredentials": creds, "keyCredentials": []any{},
+		"publisherDomain": g.t.Domains[0], "requiredResourceAccess": rra, "passwordCredentials": creds, "keyCredentials": keys,
 	}
 }
 

@@ -303,19 +303,26 @@ func (s *Server) clientCredentials(w http.ResponseWriter, r *http.Request, t *te
 		return
 	}
 	app := t.apps[i]
-	j := slices.IndexFunc(app.secrets, func(sv *secretValue) bool { return sv.text == secret })
-	invalid := fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID)
-	switch {
-	case secret == "" || j < 0:
-		s.oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, invalid)
-		return
-	case app.secrets[j].replicate > 0:
-		app.secrets[j].replicate--
-		s.oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, invalid)
-		return
-	case !s.opts.Now().Before(app.secrets[j].End):
-		s.oauthError(w, http.StatusUnauthorized, "invalid_client", 7000222, fmt.Sprintf("The provided client secret keys for app '%s' are expired.", clientID))
-		return
+	if r.PostFormValue("client_assertion") != "" {
+		if status, code, desc := s.verifyAssertion(r, t, app, clientID); status != 0 {
+			s.oauthError(w, status, "invalid_client", code, desc)
+			return
+		}
+	} else {
+		j := slices.IndexFunc(app.secrets, func(sv *secretValue) bool { return sv.text == secret })
+		invalid := fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID)
+		switch {
+		case secret == "" || j < 0:
+			s.oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, invalid)
+			return
+		case app.secrets[j].replicate > 0:
+			app.secrets[j].replicate--
+			s.oauthError(w, http.StatusUnauthorized, "invalid_client", 7000215, invalid)
+			return
+		case !s.opts.Now().Before(app.secrets[j].End):
+			s.oauthError(w, http.StatusUnauthorized, "invalid_client", 7000222, fmt.Sprintf("The provided client secret keys for app '%s' are expired.", clientID))
+			return
+		}
 	}
 	if t.spByAppID(clientID) == nil {
 		s.oauthError(w, http.StatusBadRequest, "invalid_client", 7000229, fmt.Sprintf("The client application %s is missing service principal in the tenant %s.", clientID, t.ID))

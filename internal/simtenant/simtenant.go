@@ -244,6 +244,7 @@ type Application struct {
 	ObjectID, AppID, DisplayName, UniqueName string
 	RequiredResourceAccess                   []ResourceAccess
 	Secrets                                  []Secret
+	Certificates                             []Certificate
 }
 
 // Assignment is a snapshot of an app role assignment (an admin consent to an
@@ -282,6 +283,7 @@ type user struct {
 type application struct {
 	Application
 	secrets   []*secretValue
+	certs     []*certValue
 	replicate int // failed attempts left before the app is known to the token service
 	created   time.Time
 }
@@ -491,6 +493,10 @@ func (a *application) snapshot() Application {
 	c.Secrets = nil
 	for _, sv := range a.secrets {
 		c.Secrets = append(c.Secrets, sv.Secret)
+	}
+	c.Certificates = nil
+	for _, cv := range a.certs {
+		c.Certificates = append(c.Certificates, cv.Certificate)
 	}
 	return c
 }
