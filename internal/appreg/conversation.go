@@ -215,6 +215,7 @@ type Progress struct {
 	ConsentPending   []string  `json:"consent_pending,omitempty"` // need a Privileged Role Administrator
 	SecretKeyID      string    `json:"secret_key_id,omitempty"`
 	SecretExpires    time.Time `json:"secret_expires,omitzero"`
+	SecretThumbprint string    `json:"secret_thumbprint,omitempty"` // a certificate's
 	SecretDelivered  bool      `json:"secret_delivered,omitempty"`
 	// Delivered says where sinks put the credential (empty: the chat).
 	Delivered []Delivered `json:"delivered,omitempty"`

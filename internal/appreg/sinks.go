@@ -37,9 +37,20 @@ type Credential struct {
 	Replaces string `json:"replaces,omitempty"`
 	// Secret is a secret's text.
 	Secret SecretText `json:"-"`
+	// Thumbprint is a certificate's SHA-1 thumbprint (upper-case hex).
+	Thumbprint string `json:"thumbprint,omitempty"`
 	// Certificate is a certificate's public part; Key its private key.
 	Certificate *x509.Certificate `json:"-"`
 	Key         PrivateKey        `json:"-"`
+}
+
+// Noun is what people call a credential of the kind: "certificate" or
+// "secret" ("" is a secret).
+func (k CredentialKind) Noun() string {
+	if k == KindCertificate {
+		return "certificate"
+	}
+	return "secret"
 }
 
 // PrivateKey is a certificate's private key (*rsa.PrivateKey or

@@ -500,6 +500,17 @@ func (t *Tenant) AddSecretDirectly(appID, keyID string, expires time.Time) {
 	}
 }
 
+// AddCertificateDirectly uploads a certificate as if in the portal.
+func (t *Tenant) AddCertificateDirectly(appID, keyID, thumbprint string, expires time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, a := range t.apps {
+		if a.AppID == appID {
+			a.secrets[keyID] = appreg.Secret{Kind: appreg.KindCertificate, KeyID: keyID, Name: "portal", Expires: expires, Thumbprint: thumbprint}
+		}
+	}
+}
+
 // RemoveSecretDirectly removes a secret as if in the portal.
 func (t *Tenant) RemoveSecretDirectly(appID, keyID string) {
 	t.mu.Lock()

@@ -1,8 +1,11 @@
 package reminders
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
 )
 
 func TestDueTimes(t *testing.T) {
@@ -66,5 +69,34 @@ func TestSlots(t *testing.T) {
 	}
 	if _, ok := Slot("s2").Threshold(); ok || !Slot("s2").Snooze() {
 		t.Error("s2 is a snooze")
+	}
+}
+
+// TestReminderNamesTheCredential: a certificate's reminder says
+// certificate, in the text and on the button; a secret's says client
+// secret.
+func TestReminderNamesTheCredential(t *testing.T) {
+	now := time.Date(2030, 3, 1, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		kind         appreg.CredentialKind
+		what, button string
+	}{
+		{"", "the client secret of", "Rotate secret"},
+		{appreg.KindSecret, "the client secret of", "Rotate secret"},
+		{appreg.KindCertificate, "the certificate of", "Rotate certificate"},
+	} {
+		ref := appreg.SecretRef{Tenant: "contoso.com", TenantID: "t", Registration: "Voice1", AppID: "a", Service: "sbc1", Kind: tc.kind, KeyID: "k",
+			Expires: now.Add(14 * 24 * time.Hour)}
+		m := reminderMessage(ref, Slot("t14"), now, time.UTC)
+		if text := m.Text.String(); !strings.Contains(text, tc.what) {
+			t.Errorf("%q: text %q lacks %q", tc.kind, text, tc.what)
+		}
+		if m.Buttons[0].Label != tc.button {
+			t.Errorf("%q: button %q, want %q", tc.kind, m.Buttons[0].Label, tc.button)
+		}
+		final := reminderMessage(ref, Slot("t0"), ref.Expires.Add(time.Hour), time.UTC)
+		if text := final.Text.String(); !strings.Contains(text, "Rotate the "+tc.kind.Noun()+" now") {
+			t.Errorf("%q: final alert %q", tc.kind, text)
+		}
 	}
 }

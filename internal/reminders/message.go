@@ -28,16 +28,17 @@ func reminderMessage(s appreg.SecretRef, slot Slot, now time.Time, loc *time.Loc
 
 	var text appreg.Text
 	var leftText string
-	what := appreg.Textf("the client secret of %s for service %s in %s", appreg.Bold(s.Registration), appreg.Bold(service), appreg.Bold(tenant))
+	noun := s.Kind.Noun()
+	what := appreg.Textf("the %s of %s for service %s in %s", credentialName(s.Kind), appreg.Bold(s.Registration), appreg.Bold(service), appreg.Bold(tenant))
 	switch {
 	case expired:
 		leftText = "expired"
 		text = appreg.T(appreg.IconAlert, appreg.Bold("Final alert:"), " ", what,
-			fmt.Sprintf(" expired on %s. Calls through this registration may already be failing. Rotate the secret now.", expires.Format("Mon 2 Jan 2006 15:04 MST")))
+			fmt.Sprintf(" expired on %s. Calls through this registration may already be failing. Rotate the %s now.", expires.Format("Mon 2 Jan 2006 15:04 MST"), noun))
 	case left <= 0 || (isThreshold && th == 0):
 		leftText = "0 (expires today)"
 		text = appreg.T(appreg.IconAlert, appreg.Bold("Final alert:"), " ", what,
-			fmt.Sprintf(" expires today at %s. Calls through this registration may already be failing where it is in use. Rotate the secret now.", expires.Format("15:04 MST")))
+			fmt.Sprintf(" expires today at %s. Calls through this registration may already be failing where it is in use. Rotate the %s now.", expires.Format("15:04 MST"), noun))
 	default:
 		leftText = strconv.Itoa(left)
 		when := appreg.Bold(fmt.Sprintf("in %d days", left))
@@ -60,10 +61,18 @@ func reminderMessage(s appreg.SecretRef, slot Slot, now time.Time, loc *time.Loc
 			{Label: "Days left", Value: leftText},
 		},
 		Buttons: []appreg.Button{
-			{ActionID: appreg.ActionRotate, Label: "Rotate secret", Value: ref, Style: appreg.ButtonPrimary},
+			{ActionID: appreg.ActionRotate, Label: "Rotate " + noun, Value: ref, Style: appreg.ButtonPrimary},
 			{ActionID: appreg.ActionSnooze, Label: "Snooze 1 day", Value: ref},
 		},
 	}
+}
+
+// credentialName names a kind of credential in a sentence.
+func credentialName(k appreg.CredentialKind) string {
+	if k == appreg.KindCertificate {
+		return "certificate"
+	}
+	return "client secret"
 }
 
 // snoozedMessage confirms a snooze to the person who clicked.
@@ -72,6 +81,6 @@ func snoozedMessage(s appreg.SecretRef, next time.Time, already bool, loc *time.
 	if already {
 		verb = "Already snoozed"
 	}
-	return appreg.Message{Text: appreg.T(appreg.IconSnooze, appreg.Textf("%s: the next reminder for the secret of %s (service %s) is due %s.",
-		verb, appreg.Bold(s.Registration), appreg.Bold(s.Service), next.In(loc).Format("Mon 2 Jan 2006 15:04 MST")))}
+	return appreg.Message{Text: appreg.T(appreg.IconSnooze, appreg.Textf("%s: the next reminder for the %s of %s (service %s) is due %s.",
+		verb, s.Kind.Noun(), appreg.Bold(s.Registration), appreg.Bold(s.Service), next.In(loc).Format("Mon 2 Jan 2006 15:04 MST")))}
 }

@@ -15,7 +15,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/sha1" //nolint:gosec // the certificate thumbprint Entra shows is SHA-1
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -423,9 +422,11 @@ func (s *Sink) backoff(attempt int, retryAfter time.Duration) time.Duration {
 func (s *Sink) payload(typ string, c appreg.Credential, withMaterial bool) ([]byte, error) {
 	d := Data{Kind: c.Kind, TenantID: c.TenantID, TenantDomain: c.TenantDomain, Registration: c.Registration, ClientID: c.ClientID,
 		Service: c.Service, KeyID: c.KeyID, Expires: c.Expires.UTC(), Replaces: c.Replaces}
-	if c.Certificate != nil {
-		sum := sha1.Sum(c.Certificate.Raw) //nolint:gosec // the thumbprint, not a signature
-		d.Thumbprint = strings.ToUpper(hex.EncodeToString(sum[:]))
+	if c.Kind == appreg.KindCertificate {
+		d.Thumbprint = c.Thumbprint
+		if c.Certificate != nil {
+			d.Thumbprint = appreg.Thumbprint(c.Certificate)
+		}
 	}
 	if withMaterial {
 		switch c.Kind {

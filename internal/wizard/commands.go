@@ -129,7 +129,40 @@ func (w *Wizard) errorReply(err error) appreg.Reply {
 	return reply(say(appreg.IconWarn, appreg.ErrorMessage(err)))
 }
 
+// credentialOption takes a --secret or --certificate option out of a
+// command's arguments and returns the kind of credential to make: the
+// option's, else the bot's default. A certificate needs a sink: its
+// private key is never shown in chat.
+func (w *Wizard) credentialOption(cmd string, args []string) ([]string, appreg.CredentialKind, *appreg.Reply) {
+	kind := w.cfg.Credential
+	rest := args[:0:0]
+	for _, a := range args {
+		if !strings.HasPrefix(a, "--") {
+			rest = append(rest, a)
+			continue
+		}
+		switch strings.ToLower(a) {
+		case "--secret":
+			kind = ""
+		case "--certificate", "--cert":
+			kind = appreg.KindCertificate
+		default:
+			r := reply(msgUnknownOption(cmd, a))
+			return nil, "", &r
+		}
+	}
+	if kind == appreg.KindCertificate && len(w.sinks) == 0 {
+		r := w.errorReply(errCertificateNeedsSink())
+		return nil, "", &r
+	}
+	return rest, kind, nil
+}
+
 func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
+	args, kind, bad := w.credentialOption("new", args)
+	if bad != nil {
+		return *bad
+	}
 	if r, bad := checkArgs("new", args, 1, 2, "the tenant: a verified domain such as contoso.onmicrosoft.com, or a tenant id"); bad {
 		return r
 	}
@@ -143,7 +176,7 @@ func (w *Wizard) newConversation(ctx context.Context, caller appreg.Caller, args
 	if !ValidService(service) {
 		return reply(msgBadService(service))
 	}
-	c := &appreg.Conversation{Tenant: strings.ToLower(tenant), Service: service}
+	c := &appreg.Conversation{Tenant: strings.ToLower(tenant), Service: service, Credential: kind}
 	if r, ok := w.begin(ctx, caller, c, delivery); !ok {
 		return r
 	}
@@ -230,6 +263,10 @@ func onRegistration(r *appreg.Registration, flow appreg.Flow, service string) *a
 }
 
 func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args []string, delivery string) appreg.Reply {
+	args, kind, bad := w.credentialOption("secret", args)
+	if bad != nil {
+		return *bad
+	}
 	if r, bad := checkArgs("secret", args, 2, 2, "the registration (its name, as /appreg list shows it)", "the service the new secret is for"); bad {
 		return r
 	}
@@ -244,6 +281,7 @@ func (w *Wizard) secretCommand(ctx context.Context, caller appreg.Caller, args [
 		return reply(msgOfferRotation(r, *old, w.localNow()))
 	}
 	c := onRegistration(r, appreg.FlowSecret, args[1])
+	c.Credential = kind
 	if rep, ok := w.begin(ctx, caller, c, delivery); !ok {
 		return rep
 	}
@@ -299,6 +337,10 @@ func (w *Wizard) replaceSecret(ctx context.Context, caller appreg.Caller, key ap
 	}
 	c := onRegistration(r, flow, service)
 	c.OldKeyID = key.KeyID
+	c.Credential = old.Kind // a certificate is replaced by a certificate
+	if c.Credential == appreg.KindCertificate && len(w.sinks) == 0 {
+		return appreg.Answer{}, errCertificateNeedsSink()
+	}
 	c.Confirmed = flow == appreg.FlowReplace // nobody needs the old one
 	if rep, ok := w.begin(ctx, caller, c, ""); !ok {
 		return appreg.Notice(rep.Message), nil

@@ -29,9 +29,9 @@ type commandHelp struct {
 
 func commandTable() []commandHelp {
 	return []commandHelp{
-		{"new", "/appreg new <tenant> [service]", "onboard a customer tenant: the admin signs in with a device code, then I create the app registration. <tenant> is a verified domain (contoso.onmicrosoft.com) or a tenant id."},
+		{"new", "/appreg new <tenant> [service] [--certificate]", "onboard a customer tenant: the admin signs in with a device code, then I create the app registration. <tenant> is a verified domain (contoso.onmicrosoft.com) or a tenant id. --certificate makes a certificate credential instead of a client secret (--secret the other way round, when certificates are the default)."},
 		{"list", "/appreg list [tenant]", "the registrations I know, their services and secret expiry."},
-		{"secret", "/appreg secret <registration> <service>", "a new client secret for another service on the same registration."},
+		{"secret", "/appreg secret <registration> <service> [--certificate]", "a new client secret (or certificate) for another service on the same registration."},
 		{"attach", "/appreg attach <registration> <service>", "attach a pending invitation to a service."},
 		{"cleanup", "/appreg cleanup <registration>", "remove the permissions that are not required any more."},
 		{"check", "/appreg check <registration>", "compare the tenant with the bot's record: consents, roles, secrets."},
@@ -137,9 +137,9 @@ func msgBadService(service string) appreg.Message {
 func what(c *appreg.Conversation) appreg.Text {
 	switch c.Flow {
 	case appreg.FlowSecret:
-		return textf("the new secret for service %s on %s", bold(c.Service), bold(c.Name))
+		return textf("the new %s for service %s on %s", noun(c), bold(c.Service), bold(c.Name))
 	case appreg.FlowRotate:
-		return textf("the secret rotation of service %s on %s", bold(c.Service), bold(c.Name))
+		return textf("the %s rotation of service %s on %s", noun(c), bold(c.Service), bold(c.Name))
 	case appreg.FlowReplace:
 		return textf("the replacement of the unconfirmed secret of service %s on %s", bold(c.Service), bold(c.Name))
 	case appreg.FlowCleanup:
@@ -165,7 +165,7 @@ func msgStarting(c *appreg.Conversation) appreg.Message {
 }
 
 func msgStartingSecret(c *appreg.Conversation) appreg.Message {
-	return say(textf("Adding a secret for service %s to %s. A tenant admin must sign in first; I'm opening a thread.", bold(c.Service), bold(c.Name)))
+	return say(textf("Adding a %s for service %s to %s. A tenant admin must sign in first; I'm opening a thread.", noun(c), bold(c.Service), bold(c.Name)))
 }
 
 func msgStartingFlow(c *appreg.Conversation) appreg.Message {
@@ -400,6 +400,27 @@ func reasonNotDelivered(sink, why string, removed bool) string {
 	return fmt.Sprintf("The new credential could not be delivered to %s: %s %s Nothing was shown in chat.", sinkLabel(sink), strings.TrimSuffix(why, ".")+".", gone)
 }
 
+func errCertificateNeedsSink() error {
+	return appreg.Errorf(appreg.KindInvalid, "A certificate's private key is never shown in chat, and this bot delivers credentials only in chat: "+
+		"certificates need BOT_SECRET_SINKS set to keyvault or webhook. Ask whoever runs the bot, or use a client secret (--secret).")
+}
+
+func msgUnknownOption(cmd, opt string) appreg.Message {
+	return say(appreg.IconWarn, textf("%s does not know the option %s. It takes %s or %s.", code("/appreg "+cmd), quoted(opt), code("--secret"), code("--certificate")))
+}
+
+// noun is what the conversation's credential is called: "secret" or
+// "certificate".
+func noun(c *appreg.Conversation) string { return c.Credential.Noun() }
+
+// capital gives s a capital first letter.
+func capital(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
 // joinWhere lists where sinks put a credential.
 func joinWhere(ds []appreg.Delivered) string {
 	parts := make([]string, len(ds))
@@ -446,7 +467,7 @@ func doneSoFar(c *appreg.Conversation) []appreg.Text {
 		done = append(done, appreg.T("consented: "+strings.Join(c.Progress.Consented, ", ")))
 	}
 	if c.Progress.SecretKeyID != "" {
-		done = append(done, textf("client secret %s", code(c.Progress.SecretKeyID)))
+		done = append(done, textf("client %s %s", noun(c), code(c.Progress.SecretKeyID)))
 	}
 	return done
 }
@@ -510,7 +531,7 @@ func msgUnconfirmed(d appreg.SecretDelivery, ttl time.Duration, loc *time.Locati
 }
 
 func msgReplacementMade(c *appreg.Conversation, plan appreg.ReminderPlan, now time.Time) appreg.Message {
-	return say(appreg.IconRotate, bold("New secret for service "+c.Service),
+	return say(appreg.IconRotate, bold("New "+noun(c)+" for service "+c.Service),
 		textf(" on %s, expires %s (%d days); %s. The unconfirmed one is removed next.\nExpiry reminders: %s",
 			c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), handedTo(c),
 			reminderPlan(plan, c.Requester, now)), validationLine(c))
@@ -544,7 +565,7 @@ func msgReport(c *appreg.Conversation, cfg Config, grants []appreg.Grant, grants
 	p := c.Progress
 	t := appreg.T(appreg.IconParty, bold("Registration "+c.Name+" created"), " in ", c.Identity.TenantName, ".\n")
 	if p.Validated {
-		t = t.Append(appreg.IconOK, bold("Authentication validated"), ": the new secret gets tokens for Microsoft Graph and the Skype and Teams Tenant Admin API.\n")
+		t = t.Append(appreg.IconOK, bold("Authentication validated"), ": the new "+noun(c)+" gets tokens for Microsoft Graph and the Skype and Teams Tenant Admin API.\n")
 	} else {
 		t = t.Append(appreg.IconWarn, bold("Authentication not validated"), ": ", p.ValidationNote, "\n")
 	}
@@ -571,7 +592,7 @@ func msgReport(c *appreg.Conversation, cfg Config, grants []appreg.Grant, grants
 		}
 	}
 	t = t.Append(bold("Expiry reminders"), ": ", reminderPlan(plan, c.Requester, now), "\n")
-	t = t.Append("The secret was ", handedTo(c), ".\n\n")
+	t = t.Append("The "+noun(c)+" was ", handedTo(c), ".\n\n")
 
 	approvals := cfg.approvals(c.Requester.Platform) != ""
 	t = t.Append(bold("Next steps"))
@@ -602,7 +623,7 @@ func msgReport(c *appreg.Conversation, cfg Config, grants []appreg.Grant, grants
 		{Label: "Application (client) id", Value: p.AppID},
 		{Label: "Tenant id", Value: c.Identity.TenantID},
 		{Label: "Service", Value: c.Service},
-		{Label: "Secret expires", Value: fmt.Sprintf("%s (%d days)", dateAt(p.SecretExpires, now), daysLeft(p.SecretExpires, now))},
+		{Label: capital(noun(c)) + " expires", Value: fmt.Sprintf("%s (%d days)", dateAt(p.SecretExpires, now), daysLeft(p.SecretExpires, now))},
 	}}
 }
 
@@ -633,7 +654,7 @@ func msgList(regs []appreg.Registration, tenant string, page int, now time.Time,
 		t = t.Append("\n")
 		for _, sec := range r.Secrets {
 			days := daysLeft(sec.Expires, now)
-			t = t.Append(fmt.Sprintf("    ◦ secret %s: expires %s (%d days)", secretLabel(sec), sec.Expires.In(loc).Format("2006-01-02"), days))
+			t = t.Append(fmt.Sprintf("    ◦ %s %s: expires %s (%d days)", sec.Kind.Noun(), secretLabel(sec), sec.Expires.In(loc).Format("2006-01-02"), days))
 			switch {
 			case !sec.Expires.After(now):
 				t = t.Append(" ", appreg.IconExpired, bold("expired"))
@@ -653,9 +674,9 @@ func msgList(regs []appreg.Registration, tenant string, page int, now time.Time,
 func msgOfferRotation(r *appreg.Registration, old appreg.SecretRecord, now time.Time) appreg.Message {
 	key := appreg.SecretKey{TenantID: r.TenantID, AppID: r.AppID, KeyID: old.KeyID}
 	return appreg.Message{
-		Text: textf("Service %s already has its own secret on %s (expires %s, in %d days); each service gets exactly one. Rotate it instead?",
-			bold(old.Service), bold(r.Name), dateAt(old.Expires, now), daysLeft(old.Expires, now)),
-		Buttons: []appreg.Button{{ActionID: appreg.ActionRotate, Label: "Rotate secret", Value: key.String(), Style: appreg.ButtonPrimary}},
+		Text: textf("Service %s already has its own %s on %s (expires %s, in %d days); each service gets exactly one. Rotate it instead?",
+			bold(old.Service), old.Kind.Noun(), bold(r.Name), dateAt(old.Expires, now), daysLeft(old.Expires, now)),
+		Buttons: []appreg.Button{{ActionID: appreg.ActionRotate, Label: "Rotate " + old.Kind.Noun(), Value: key.String(), Style: appreg.ButtonPrimary}},
 	}
 }
 
@@ -683,9 +704,9 @@ func tenantDomains(id *appreg.Identity) []string {
 func flowTitle(c *appreg.Conversation) string {
 	switch c.Flow {
 	case appreg.FlowSecret:
-		return fmt.Sprintf("New secret for %s · service %s", c.Name, c.Service)
+		return fmt.Sprintf("New %s for %s · service %s", noun(c), c.Name, c.Service)
 	case appreg.FlowRotate:
-		return fmt.Sprintf("Secret rotation for %s · service %s", c.Name, c.Service)
+		return fmt.Sprintf("%s rotation for %s · service %s", capital(noun(c)), c.Name, c.Service)
 	case appreg.FlowReplace:
 		return fmt.Sprintf("Replacement of an unconfirmed secret for %s · service %s", c.Name, c.Service)
 	case appreg.FlowCleanup:
@@ -699,7 +720,7 @@ func flowTitle(c *appreg.Conversation) string {
 }
 
 func msgSecretAdded(c *appreg.Conversation, plan appreg.ReminderPlan, now time.Time) appreg.Message {
-	return say(appreg.IconOK, bold("New secret for service "+c.Service),
+	return say(appreg.IconOK, bold("New "+noun(c)+" for service "+c.Service),
 		textf(" on %s: expires %s (%d days); %s.\nExpiry reminders: %s",
 			c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), handedTo(c),
 			reminderPlan(plan, c.Requester, now)),
@@ -719,25 +740,25 @@ func validationLine(c *appreg.Conversation) appreg.Text {
 
 func msgRotated(c *appreg.Conversation, plan appreg.ReminderPlan, now time.Time) appreg.Message {
 	return appreg.Message{
-		Text: appreg.T(appreg.IconRotate, bold("New secret for service "+c.Service),
+		Text: appreg.T(appreg.IconRotate, bold("New "+noun(c)+" for service "+c.Service),
 			textf(" on %s, expires %s (%d days); %s.\nExpiry reminders: %s", c.Name, dateAt(c.Progress.SecretExpires, now), daysLeft(c.Progress.SecretExpires, now), handedTo(c),
 				reminderPlan(plan, c.Requester, now)),
 			validationLine(c),
-			fmt.Sprintf("\nPut it into the provider platform's configuration of service %s, check that the service works, then remove the old secret.", c.Service)),
+			fmt.Sprintf("\nPut it into the provider platform's configuration of service %s, check that the service works, then remove the old %s.", c.Service, noun(c))),
 		Buttons: []appreg.Button{
-			{ActionID: ActionConfirm, Label: "The platform uses the new secret: remove the old one", Value: c.ID, Style: appreg.ButtonDanger},
+			{ActionID: ActionConfirm, Label: "The platform uses the new " + noun(c) + ": remove the old one", Value: c.ID, Style: appreg.ButtonDanger},
 			{ActionID: ActionKeep, Label: "Keep both for now", Value: c.ID},
 		},
 	}
 }
 
 func msgKeptBoth(c *appreg.Conversation) appreg.Message {
-	return say(textf("Both secrets of service %s stay. Remove the old one in the portal when the platform no longer uses it; %s keeps the record honest.",
-		bold(c.Service), code("/appreg check "+c.Name)))
+	return say(textf("Both %ss of service %s stay. Remove the old one in the portal when the platform no longer uses it; %s keeps the record honest.",
+		noun(c), bold(c.Service), code("/appreg check "+c.Name)))
 }
 
 func msgOldSecretRemoved(c *appreg.Conversation) appreg.Message {
-	return say(appreg.IconOK, textf("The old secret of service %s was removed. Reminders now follow the new one.", bold(c.Service)))
+	return say(appreg.IconOK, textf("The old %s of service %s was removed. Reminders now follow the new one.", noun(c), bold(c.Service)))
 }
 
 func msgNothingToClean(r *appreg.Registration) appreg.Message {

@@ -1,6 +1,7 @@
 package wizard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -124,10 +125,10 @@ func (w *Wizard) issueSecret(ctx context.Context, c *appreg.Conversation, sess a
 	if p.Validated || p.ValidationNote != "" {
 		return nil
 	}
-	if secret.Text == "" {
+	if secret.Text == "" && secret.Key.IsZero() {
 		p.ValidationNote = validationSkippedNote(c)
 	} else {
-		p.Validated, p.ValidationNote = w.validate(ctx, c, secret.Text)
+		p.Validated, p.ValidationNote = w.validate(ctx, c, secret)
 	}
 	return w.save(ctx, c)
 }
@@ -147,7 +148,7 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 			return appreg.Secret{}, err
 		}
 		w.retire(ctx, w.sinks, w.credential(c, appreg.Secret{KeyID: p.SecretKeyID, Expires: p.SecretExpires}))
-		p.SecretKeyID, p.SecretExpires = "", time.Time{}
+		p.SecretKeyID, p.SecretExpires, p.SecretThumbprint = "", time.Time{}, ""
 		if err := w.save(ctx, c); err != nil {
 			return appreg.Secret{}, err
 		}
@@ -164,11 +165,11 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 			return appreg.Secret{}, err
 		}
 	}
-	secret, err := sess.AddSecret(ctx, p.AppObjectID, name, w.cfg.SecretLifetime)
+	secret, err := w.addCredential(ctx, c, sess, name)
 	if err != nil {
 		return appreg.Secret{}, err
 	}
-	p.SecretKeyID, p.SecretExpires = secret.KeyID, secret.Expires
+	p.SecretKeyID, p.SecretExpires, p.SecretThumbprint = secret.KeyID, secret.Expires, secret.Thumbprint
 	p.LifetimeNote = ""
 	if secret.Capped {
 		p.LifetimeNote = lifetimeCappedNote(w.cfg.SecretLifetime, secret.Expires.Sub(w.now()))
@@ -182,7 +183,7 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 		// makes a new one rather than leave one nobody has.
 		rerr := sess.RemoveSecret(ctx, p.AppObjectID, secret.KeyID)
 		if rerr == nil {
-			p.SecretKeyID, p.SecretExpires = "", time.Time{}
+			p.SecretKeyID, p.SecretExpires, p.SecretThumbprint = "", time.Time{}, ""
 			_ = w.save(ctx, c)
 		}
 		w.audit(ctx, appreg.AuditRecord{Actor: c.Requester.User.ID, Action: "secret.create", Tenant: c.Tenant, Target: c.Name,
@@ -203,6 +204,22 @@ func (w *Wizard) deliverSecret(ctx context.Context, c *appreg.Conversation, sess
 	w.audit(ctx, appreg.AuditRecord{Actor: c.Requester.User.ID, Action: "secret.create", Tenant: c.Tenant, Target: c.Name,
 		Detail: fmt.Sprintf("service %s, key %s, expires %s, %s", c.Service, secret.KeyID, secret.Expires.Format("2006-01-02"), where)})
 	return secret, nil
+}
+
+// addCredential adds the conversation's kind of credential: a client
+// secret, or a certificate for a key made here.
+func (w *Wizard) addCredential(ctx context.Context, c *appreg.Conversation, sess appreg.Session, name string) (appreg.Secret, error) {
+	if c.Credential != appreg.KindCertificate {
+		return sess.AddSecret(ctx, c.Progress.AppObjectID, name, w.cfg.SecretLifetime)
+	}
+	if len(w.sinks) == 0 {
+		return appreg.Secret{}, errCertificateNeedsSink()
+	}
+	key, err := appreg.NewCertificateKey()
+	if err != nil {
+		return appreg.Secret{}, appreg.Wrap(appreg.KindInternal, err, "The certificate's key could not be made.")
+	}
+	return sess.AddCertificate(ctx, c.Progress.AppObjectID, name, w.cfg.SecretLifetime, key)
 }
 
 // handOver gives a new secret to whoever is to store it: the sinks when
@@ -229,8 +246,13 @@ func (w *Wizard) handOver(ctx context.Context, c *appreg.Conversation, secret ap
 
 // credential is what sinks are given of a secret of the conversation.
 func (w *Wizard) credential(c *appreg.Conversation, s appreg.Secret) appreg.Credential {
-	return appreg.Credential{Kind: appreg.KindSecret, TenantID: c.Identity.TenantID, TenantDomain: tenantLabel(c), Registration: c.Name,
-		ClientID: c.Progress.AppID, Service: c.Service, KeyID: s.KeyID, Expires: s.Expires, Secret: s.Text, Replaces: c.OldKeyID}
+	kind := appreg.KindSecret
+	if c.Credential == appreg.KindCertificate || s.IsCertificate() {
+		kind = appreg.KindCertificate
+	}
+	return appreg.Credential{Kind: kind, TenantID: c.Identity.TenantID, TenantDomain: tenantLabel(c), Registration: c.Name,
+		ClientID: c.Progress.AppID, Service: c.Service, KeyID: s.KeyID, Expires: s.Expires, Secret: s.Text, Replaces: c.OldKeyID,
+		Thumbprint: cmp.Or(s.Thumbprint, c.Progress.SecretThumbprint), Certificate: s.Certificate, Key: s.Key}
 }
 
 // retire tells sinks that a credential is gone from the tenant. A sink
@@ -282,11 +304,15 @@ func secretKey(c *appreg.Conversation, keyID string) appreg.SecretKey {
 
 // validate checks the new credentials, retrying with a doubling wait while
 // they replicate. It reports success, or which token failed and why.
-func (w *Wizard) validate(ctx context.Context, c *appreg.Conversation, secret appreg.SecretText) (bool, string) {
+func (w *Wizard) validate(ctx context.Context, c *appreg.Conversation, secret appreg.Secret) (bool, string) {
 	wait := w.cfg.ValidationBackoff
 	var checks []appreg.CredentialCheck
 	for attempt := 1; ; attempt++ {
-		checks = w.tenant.CheckCredentials(ctx, c.Identity.TenantID, c.Progress.AppID, secret)
+		if secret.IsCertificate() {
+			checks = w.tenant.CheckCertificate(ctx, c.Identity.TenantID, c.Progress.AppID, secret.Certificate, secret.Key)
+		} else {
+			checks = w.tenant.CheckCredentials(ctx, c.Identity.TenantID, c.Progress.AppID, secret.Text)
+		}
 		if allOK(checks) {
 			return true, ""
 		}
@@ -315,7 +341,7 @@ func allOK(checks []appreg.CredentialCheck) bool {
 
 // secretRecord is the registry's record of the secret the conversation made.
 func (w *Wizard) secretRecord(c *appreg.Conversation) appreg.SecretRecord {
-	return appreg.SecretRecord{KeyID: c.Progress.SecretKeyID, Service: c.Service, Name: c.Service,
+	return appreg.SecretRecord{Kind: c.Credential, Thumbprint: c.Progress.SecretThumbprint, KeyID: c.Progress.SecretKeyID, Service: c.Service, Name: c.Service,
 		Expires: c.Progress.SecretExpires, CreatedBy: c.Requester.User.ID, CreatedAt: w.now().UTC()}
 }
 
@@ -327,7 +353,7 @@ func (w *Wizard) track(ctx context.Context, r *appreg.Registration, s appreg.Sec
 		return appreg.ReminderPlan{}
 	}
 	ref := appreg.SecretRef{Tenant: r.Tenant, TenantID: r.TenantID, Registration: r.Name, AppID: r.AppID,
-		Service: s.Service, KeyID: s.KeyID, Expires: s.Expires, Thread: r.Thread, Engineer: r.CreatedBy.User.ID}
+		Service: s.Service, Kind: s.Kind, KeyID: s.KeyID, Expires: s.Expires, Thread: r.Thread, Engineer: r.CreatedBy.User.ID}
 	if s.CreatedBy != "" {
 		ref.Engineer = s.CreatedBy
 	}

@@ -350,7 +350,7 @@ func (w *Wizard) check(ctx context.Context, c *appreg.Conversation, sess appreg.
 		r.Secrets = kept
 		for _, s := range st.Secrets {
 			if !slices.ContainsFunc(r.Secrets, func(rec appreg.SecretRecord) bool { return rec.KeyID == s.KeyID }) {
-				rec := appreg.SecretRecord{KeyID: s.KeyID, Name: s.Name, Expires: s.Expires, Adopted: true, CreatedAt: now.UTC()}
+				rec := appreg.SecretRecord{Kind: s.Kind, Thumbprint: s.Thumbprint, KeyID: s.KeyID, Name: s.Name, Expires: s.Expires, Adopted: true, CreatedAt: now.UTC()}
 				r.Secrets = append(r.Secrets, rec)
 				adopted = append(adopted, rec)
 			}
@@ -361,20 +361,20 @@ func (w *Wizard) check(ctx context.Context, c *appreg.Conversation, sess appreg.
 		return err
 	}
 	for _, rec := range gone {
-		add(false, "Secret "+secretLabel(rec), "removed in the tenant", fixNewSecret(reg.Name, rec.Service, " for a new one."))
+		add(false, capital(rec.Kind.Noun())+" "+secretLabel(rec), "removed in the tenant", fixNewSecret(reg.Name, rec.Service, " for a new one."))
 		w.untrack(ctx, reg, rec.KeyID)
 		w.retire(ctx, w.sinks, recordCredential(reg, rec))
 	}
 	for _, rec := range reg.Secrets {
 		if slices.Contains(adopted, rec) {
-			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("created outside the bot, expires %s: adopted, reminders scheduled", dateAt(rec.Expires, now)), nil)
+			add(false, capital(rec.Kind.Noun())+" "+secretLabel(rec), fmt.Sprintf("created outside the bot, expires %s: adopted, reminders scheduled", dateAt(rec.Expires, now)), nil)
 			w.track(ctx, reg, rec)
 			continue
 		}
 		if !rec.Expires.After(now) {
-			add(false, "Secret "+secretLabel(rec), fmt.Sprintf("expired on %s", dateAt(rec.Expires, now)), fixNewSecret(reg.Name, rec.Service, " (calls may already be failing)."))
+			add(false, capital(rec.Kind.Noun())+" "+secretLabel(rec), fmt.Sprintf("expired on %s", dateAt(rec.Expires, now)), fixNewSecret(reg.Name, rec.Service, " (calls may already be failing)."))
 		} else {
-			add(true, "Secret "+secretLabel(rec), fmt.Sprintf("expires %s (%d days)", dateAt(rec.Expires, now), daysLeft(rec.Expires, now)), nil)
+			add(true, capital(rec.Kind.Noun())+" "+secretLabel(rec), fmt.Sprintf("expires %s (%d days)", dateAt(rec.Expires, now), daysLeft(rec.Expires, now)), nil)
 		}
 	}
 	if err := w.move(ctx, c, appreg.StateDone, nil); err != nil {
@@ -397,8 +397,12 @@ func secretLabel(r appreg.SecretRecord) string {
 // recordCredential is what sinks are told of a recorded credential that is
 // gone.
 func recordCredential(r *appreg.Registration, s appreg.SecretRecord) appreg.Credential {
-	return appreg.Credential{Kind: appreg.KindSecret, TenantID: r.TenantID, TenantDomain: r.Tenant, Registration: r.Name,
-		ClientID: r.AppID, Service: s.Service, KeyID: s.KeyID, Expires: s.Expires}
+	kind := appreg.KindSecret
+	if s.Kind == appreg.KindCertificate {
+		kind = appreg.KindCertificate
+	}
+	return appreg.Credential{Kind: kind, TenantID: r.TenantID, TenantDomain: r.Tenant, Registration: r.Name,
+		ClientID: r.AppID, Service: s.Service, KeyID: s.KeyID, Expires: s.Expires, Thumbprint: s.Thumbprint}
 }
 
 // change is a history entry by the conversation's requester.

@@ -59,6 +59,10 @@ type Config struct {
 	NeededRoles []string
 	// SecretLifetime is the first client secret's lifetime.
 	SecretLifetime time.Duration
+	// Credential is the kind of credential made when a request does not
+	// say (--secret, --certificate): a secret ("") or a certificate. A
+	// certificate needs Deps.Sinks: its private key never goes to chat.
+	Credential appreg.CredentialKind
 	// ValidationAttempts and ValidationBackoff bound the credential check
 	// that waits for a new secret to replicate; the wait doubles each time.
 	ValidationAttempts int
