@@ -183,7 +183,7 @@ func (m *Main) Start(ctx context.Context) error {
 	}
 	w, err = wizard.New(wizard.Config{
 		Operators: operators, DefaultService: cfg.DefaultService, Permissions: cfg.PermissionList(),
-		NeededRoles: cfg.NeededRoles, SecretLifetime: cfg.SecretLifetime,
+		NeededRoles: cfg.NeededRoles, SecretLifetime: cfg.SecretLifetime, Credential: cfg.Sinks.Credential,
 		ValidationAttempts: cfg.ValidationAttempts, ValidationBackoff: cfg.ValidationBackoff,
 		IdleTimeout: cfg.IdleTimeout, StateKey: cfg.StateKey, Location: cfg.Location, SimulatedTenant: cfg.SimulatedTenant,
 		Roles: cfg.Roles, Approvers: approvers, Approvals: approvals, ApprovalTTL: cfg.ApprovalTTL, ConfirmTTL: cfg.ConfirmTTL,

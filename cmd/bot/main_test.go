@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/entra"
 	"github.com/appreg-bot/appreg-bot/internal/fakes"
 	"github.com/appreg-bot/appreg-bot/internal/simtenant"
@@ -79,6 +80,9 @@ func TestLoadConfig(t *testing.T) {
 		{"webhook without secret", with(webhookEnv(base), "BOT_WEBHOOK_SECRET", ""), "BOT_WEBHOOK_SECRET", nil},
 		{"webhook secret without prefix", with(webhookEnv(base), "BOT_WEBHOOK_SECRET", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "BOT_WEBHOOK_SECRET", nil},
 		{"webhook without state key", with(webhookEnv(base), "BOT_STATE_KEY", ""), "BOT_STATE_KEY", nil},
+		{"certificates by default", with(webhookEnv(base), "BOT_CREDENTIAL", "certificate"), "", func(c Config) bool { return c.Sinks.Credential == appreg.KindCertificate }},
+		{"certificates need a sink", with(base, "BOT_CREDENTIAL", "certificate"), "BOT_CREDENTIAL", nil},
+		{"unknown credential", with(base, "BOT_CREDENTIAL", "password"), "BOT_CREDENTIAL", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,10 @@ type SinkConfig struct {
 
 	WebhookURL    string `env:"BOT_WEBHOOK_URL"`
 	WebhookSecret string `env:"BOT_WEBHOOK_SECRET"` // whsec_…
+
+	// Credential is the kind of credential made when a request does not
+	// say: "" (a client secret) or a certificate.
+	Credential appreg.CredentialKind `env:"BOT_CREDENTIAL"`
 }
 
 // The sinks a credential can go to.
@@ -53,6 +57,16 @@ func loadSinks(e settings, stateKey []byte) (SinkConfig, error) {
 	}
 	if len(s.Names) > 1 && s.Has(sinkChat) {
 		return s, fmt.Errorf("BOT_SECRET_SINKS: chat cannot be combined with another sink: with a sink, a credential never appears in chat")
+	}
+	switch strings.ToLower(e.get("BOT_CREDENTIAL", "secret")) {
+	case "secret":
+	case "certificate":
+		if s.Chat() {
+			return s, fmt.Errorf("BOT_CREDENTIAL: certificate needs BOT_SECRET_SINKS keyvault or webhook: a certificate's private key is never shown in chat")
+		}
+		s.Credential = appreg.KindCertificate
+	default:
+		return s, fmt.Errorf("BOT_CREDENTIAL: want secret or certificate")
 	}
 	if s.Has(sinkWebhook) {
 		s.WebhookURL, s.WebhookSecret = e.get("BOT_WEBHOOK_URL", ""), e.get("BOT_WEBHOOK_SECRET", "")

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/entra"
 	"github.com/appreg-bot/appreg-bot/internal/slackfake"
 	"github.com/appreg-bot/appreg-bot/internal/webhook/webhooktest"
 )
@@ -184,4 +189,110 @@ func TestStopWhileDeliveringToTheWebhook(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestCertificateThroughTheWebhookEndToEnd: /appreg new … --certificate
+// through Slack against the stand-in tenant: the certificate is added to
+// the application, validated by real client-assertion token requests,
+// delivered to the webhook as PEM with its key, reminded of (a tenant
+// policy caps its lifetime to two days) and rotated from the reminder.
+func TestCertificateThroughTheWebhookEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	rcv, vars := e.webhookReceiver()
+	e.sim.SetSecretMaxLifetime(demoTenantID, 48*time.Hour, true)
+	m := e.start(vars)
+	if _, body := e.command(m, "U1", "new contoso.onmicrosoft.com sbc1 --certificate"); !strings.Contains(body, "Starting") {
+		t.Fatalf("new: %s", body)
+	}
+	e.approveSignIn()
+	conv := buttonValue(e.waitCall("chat.postMessage", "What should the registration"), "appreg.name")
+	e.submitName(m, "U1", conv, "DR-Contoso")
+	report := e.waitCall("chat.postMessage", "Registration DR-Contoso created")
+	for _, want := range []string{"Authentication validated", "the new certificate gets tokens", "The certificate was delivered to delivery msg_"} {
+		if !strings.Contains(report.Text, want) {
+			t.Errorf("report lacks %q:\n%s", want, report.Text)
+		}
+	}
+	app := e.sim.Applications(demoTenantID)[0]
+	if len(app.Certificates) != 1 || len(app.Secrets) != 0 {
+		t.Fatalf("credentials in the tenant: %+v %+v", app.Certificates, app.Secrets)
+	}
+	got := rcv.Accepted()
+	if len(got) != 1 || got[0].Type != "credential.created" || got[0].Data.Kind != "certificate" || got[0].Data.Certificate == nil || got[0].Data.Secret != "" {
+		t.Fatalf("webhook events: %+v", got)
+	}
+	d := got[0].Data
+	if d.KeyID != app.Certificates[0].KeyID || d.Thumbprint != app.Certificates[0].Thumbprint {
+		t.Errorf("event names %s/%s, the tenant has %+v", d.KeyID, d.Thumbprint, app.Certificates[0])
+	}
+	cb, _ := pem.Decode([]byte(d.Certificate.CertificatePEM))
+	kb, _ := pem.Decode([]byte(d.Certificate.PrivateKeyPEM))
+	if cb == nil || kb == nil {
+		t.Fatal("the event's PEM does not decode")
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !key.(*rsa.PrivateKey).PublicKey.Equal(cert.PublicKey) || appreg.Thumbprint(cert) != d.Thumbprint {
+		t.Fatal("the delivered key does not belong to the delivered certificate")
+	}
+	// The receiver can use it: a token with a client assertion it signs.
+	checks := e.checkCertificate(t, app.AppID, cert, key.(*rsa.PrivateKey))
+	for _, c := range checks {
+		if !c.OK {
+			t.Errorf("the receiver's certificate gets no token for %s: %s", c.Resource, c.Reason)
+		}
+	}
+
+	dm, err := e.slack.WaitFor(e.ctx, "chat.postMessage", func(c slackfake.Call) bool {
+		return c.Params["channel"] == "U1" && buttonValue(c, "appreg.rotate") != ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dm.Text, "the certificate of DR-Contoso") {
+		t.Errorf("reminder: %s", dm.Text)
+	}
+	e.sim.SetSecretMaxLifetime(demoTenantID, 0, false)
+	e.click(m, "U1", "appreg.rotate", buttonValue(dm, "appreg.rotate"))
+	e.approveSignIn()
+	rotated := e.waitCall("chat.postMessage", "remove the old certificate")
+	e.click(m, "U1", "appreg.confirm", buttonValue(rotated, "appreg.confirm"))
+	e.waitCall("chat.postMessage", "old certificate of service sbc1 was removed")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rcv.Accepted()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got = rcv.Accepted()
+	if len(got) != 3 || got[1].Type != "credential.rotated" || got[1].Data.Replaces != d.KeyID || got[2].Type != "credential.removed" || got[2].Data.KeyID != d.KeyID {
+		t.Fatalf("events after rotation: %+v", got)
+	}
+	app = e.sim.Applications(demoTenantID)[0]
+	if len(app.Certificates) != 1 || app.Certificates[0].KeyID != got[1].Data.KeyID {
+		t.Fatalf("certificates after rotation: %+v", app.Certificates)
+	}
+	for _, c := range e.slack.Calls("") {
+		if strings.Contains(c.Text, "PRIVATE KEY") || strings.Contains(c.Params["blocks"], "PRIVATE KEY") {
+			t.Fatalf("a private key reached Slack via %s", c.Method)
+		}
+	}
+	if strings.Contains(e.logs.String(), "PRIVATE KEY") {
+		t.Fatal("a private key reached the log")
+	}
+}
+
+// checkCertificate acquires app-only tokens from the stand-in with a
+// certificate and key, as the provider's platform would.
+func (e *env) checkCertificate(t *testing.T, appID string, cert *x509.Certificate, key *rsa.PrivateKey) []appreg.CredentialCheck {
+	t.Helper()
+	tn, err := entra.New(entra.Config{ClientID: e.sim.ClientID(), AuthorityHost: e.sim.URL(), GraphEndpoint: e.sim.URL(), HTTPClient: e.sim.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn.CheckCertificate(e.ctx, demoTenantID, appID, cert, appreg.NewPrivateKey(key))
 }
