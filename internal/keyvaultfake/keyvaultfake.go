@@ -42,17 +42,18 @@
 //     state (set and import answer 409 Conflict with the inner error
 //     ObjectIsDeletedButRecoverable; reads answer 404); Recover and Purge
 //     end it.
-//   - Faults: FailNext answers the next authorised vault calls with a
-//     Failure (Unauthorized, ForbiddenByAccessPolicy, ForbiddenByRbac,
-//     ForbiddenByFirewall, TooManyRequests, ServerError,
-//     DeletedButRecoverable, NotFound, or any status), with Retry-After
-//     when asked; FailTokens does so for token requests. A Failure can echo
-//     the request's credentials (the Authorization header and the body,
-//     which holds the secret or the private key) into its message, as a
-//     misbehaving proxy might, for tests that errors and logs never show
-//     them. Requests that only elicit the challenge do not use up a fault.
-//     The SDK answers a 401 by fetching a token and trying once more, so
-//     inject Unauthorized twice to make a call fail.
+//   - Faults: FailNext answers the next authorised vault calls (of one
+//     operation, or any) with a Failure (Unauthorized,
+//     ForbiddenByAccessPolicy, ForbiddenByRbac, ForbiddenByFirewall,
+//     TooManyRequests, ServerError, DeletedButRecoverable, NotFound, or
+//     any status), with Retry-After when asked; FailTokens does so for
+//     token requests. A Failure can echo the request's credentials (the
+//     Authorization header and the body, which holds the secret or the
+//     private key) into its message, as a misbehaving proxy might, for
+//     tests that errors and logs never show them. Requests that only elicit
+//     the challenge do not use up a fault. The SDK answers a 401 by
+//     fetching a token and trying once more, so inject Unauthorized twice
+//     to make a call fail.
 //   - Every vault request is recorded (Calls, WaitFor), with the token it
 //     carried and its body.
 //
@@ -246,6 +247,9 @@ type Failure struct {
 	// the Authorization header and the body (vault), or the client secret
 	// and assertion (token endpoint).
 	EchoCredentials bool
+	// Op, when set, makes the failure wait for a vault call of that
+	// operation; calls of other operations pass it by.
+	Op string
 }
 
 // Unauthorized is Key Vault's answer to a token from the wrong issuer.
@@ -478,7 +482,8 @@ func (s *Server) TenantID() string { return s.opts.TenantID }
 // ClientID is the bot's identity's client id.
 func (s *Server) ClientID() string { return s.opts.ClientID }
 
-// FailNext answers the next times authorised vault calls with f.
+// FailNext answers the next times authorised vault calls (of f.Op, when
+// set) with f.
 func (s *Server) FailNext(times int, f Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -935,9 +940,9 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request) {
 		fail(&vaultError{status: http.StatusBadRequest, code: "BadParameter", msg: "The request is missing the api-version query parameter."})
 		return
 	}
-	if len(s.failures) > 0 {
-		f := s.failures[0]
-		s.failures = s.failures[1:]
+	if i := slices.IndexFunc(s.failures, func(f Failure) bool { return f.Op == "" || f.Op == call.Op }); i >= 0 {
+		f := s.failures[i]
+		s.failures = slices.Delete(s.failures, i, i+1)
 		if f.RetryAfter != "" {
 			w.Header().Set("Retry-After", f.RetryAfter)
 		}

@@ -337,3 +337,19 @@ func TestTokens(t *testing.T) {
 		t.Errorf("token requests = %+v", reqs)
 	}
 }
+
+// TestWaitFor: WaitFor returns the first matching call, or gives up with
+// the context.
+func TestWaitFor(t *testing.T) {
+	s := newServer(t, keyvaultfake.Options{})
+	go func() { _, _ = s.Client().Get(s.VaultURL() + "secrets/x/versions?api-version=1") }()
+	call, err := s.WaitFor(ctx(t), keyvaultfake.OpListSecretVersions, func(c keyvaultfake.Call) bool { return c.Name == "x" })
+	if err != nil || call.Status != http.StatusUnauthorized {
+		t.Fatalf("WaitFor = %+v, %v", call, err)
+	}
+	short, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := s.WaitFor(short, keyvaultfake.OpSetSecret, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitFor with nothing to find = %v", err)
+	}
+}
