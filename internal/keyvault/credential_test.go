@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/keyvault"
@@ -151,6 +154,45 @@ func TestManagedIdentity(t *testing.T) {
 			if r := reqs[0]; r.Method != keyvaultfake.AuthManagedIdentity || r.ClientID != tc.clientID || r.Scope != resource {
 				t.Errorf("token request = %+v, want client id %q", r, tc.clientID)
 			}
+		})
+	}
+}
+
+// TestIdentityUnavailable: when Entra ID is busy or cannot be reached, the
+// delivery may work later; any credential the sink is given is read so.
+func TestIdentityUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		authority func(*keyvaultfake.Server) string
+		setup     func(*keyvaultfake.Server)
+	}{
+		{"503 from Entra ID", func(kv *keyvaultfake.Server) string { return kv.AuthorityHost() },
+			func(kv *keyvaultfake.Server) { kv.FailTokens(1, keyvaultfake.Failure{Status: 503, RetryAfter: "1"}) }},
+		{"Entra ID unreachable", func(*keyvaultfake.Server) string { return "https://127.0.0.1:1/" }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kv := keyvaultfake.New(keyvaultfake.Options{ClientID: botClientID, ClientSecret: botSecret})
+			t.Cleanup(kv.Close)
+			if tc.setup != nil {
+				tc.setup(kv)
+			}
+			// A credential of the caller's own, without retries.
+			cred, err := azidentity.NewClientSecretCredential(kv.TenantID(), botClientID, botSecret, &azidentity.ClientSecretCredentialOptions{
+				ClientOptions: azcore.ClientOptions{
+					Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: tc.authority(kv)},
+					Transport: kv.Client(), Retry: policy.RetryOptions{MaxRetries: -1},
+				},
+				DisableInstanceDiscovery: true,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink, err := keyvault.New(keyvault.Config{VaultURL: kv.VaultURL(), Credential: cred, HTTPClient: kv.Client()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = sink.Deliver(ctx(t), secretCredential())
+			wantKind(t, err, appreg.KindUnavailable, "could not get a token for Key Vault appreg-test.vault.azure.net", "try again")
 		})
 	}
 }
