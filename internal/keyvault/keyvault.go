@@ -234,8 +234,10 @@ func (s *Sink) Name() string { return SinkName }
 //     it: the message gives both commands), the name holds something the
 //     bot did not write, or the credential's version was retired.
 //   - KindNotFound: no vault at the URL (the name does not resolve, or 404).
-//   - KindUnavailable: 408, 429 or 5xx after the retries, or no answer; an
-//     *appreg.Throttled in the chain carries a Retry-After.
+//   - KindUnavailable: 408, 429 or 5xx after the retries, no answer, or
+//     Entra ID busy or unreachable; an *appreg.Throttled in the chain
+//     carries the vault's Retry-After.
+//   - KindInternal: an answer the bot did not expect.
 func (s *Sink) Deliver(ctx context.Context, c appreg.Credential) (appreg.Delivered, error) {
 	kind := kindOf(c)
 	name := ObjectName(kind, tenantDomain(c), c.Registration, c.Service)
