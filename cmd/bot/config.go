@@ -256,7 +256,7 @@ func loopback(host string) bool {
 // secrets are the configured values that must never reach a log line, for
 // the logger to mask wherever they appear.
 func (c Config) secrets() []string {
-	out := []string{c.AdminToken, base64.StdEncoding.EncodeToString(c.StateKey), c.Sinks.WebhookSecret}
+	out := []string{c.AdminToken, base64.StdEncoding.EncodeToString(c.StateKey), c.Sinks.WebhookSecret, c.Sinks.AzureClientSecret}
 	if u, err := url.Parse(c.RedisURL); err == nil && u.User != nil {
 		p, _ := u.User.Password()
 		out = append(out, p)

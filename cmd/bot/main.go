@@ -86,6 +86,10 @@ type Main struct {
 
 	// reminderScan overrides the reminder scan interval (tests).
 	reminderScan time.Duration
+	// keyVaultClient, when set, sends the Key Vault sink's requests and its
+	// identity's token requests (tests: a fake vault), and skips Entra's
+	// instance discovery.
+	keyVaultClient *http.Client
 	// extraPlatforms run beside the configured ones (tests).
 	extraPlatforms []platform
 	// logPath names the file LogOutput writes to, for the console's banner.

@@ -83,6 +83,15 @@ func TestLoadConfig(t *testing.T) {
 		{"certificates by default", with(webhookEnv(base), "BOT_CREDENTIAL", "certificate"), "", func(c Config) bool { return c.Sinks.Credential == appreg.KindCertificate }},
 		{"certificates need a sink", with(base, "BOT_CREDENTIAL", "certificate"), "BOT_CREDENTIAL", nil},
 		{"unknown credential", with(base, "BOT_CREDENTIAL", "password"), "BOT_CREDENTIAL", nil},
+		{"key vault with managed identity", with(with(base, "BOT_SECRET_SINKS", "keyvault"), "BOT_KEYVAULT_URL", "https://contoso-appreg.vault.azure.net/"), "", func(c Config) bool {
+			return c.Sinks.Has("keyvault") && c.Sinks.AzureClientSecret == ""
+		}},
+		{"key vault and webhook", with(with(webhookEnv(base), "BOT_SECRET_SINKS", "keyvault,webhook"), "BOT_KEYVAULT_URL", "https://v.vault.azure.net"), "", func(c Config) bool {
+			return len(c.Sinks.Names) == 2 && c.Sinks.Names[0] == "keyvault"
+		}},
+		{"key vault without url", with(base, "BOT_SECRET_SINKS", "keyvault"), "BOT_KEYVAULT_URL", nil},
+		{"key vault over http", with(with(base, "BOT_SECRET_SINKS", "keyvault"), "BOT_KEYVAULT_URL", "http://v.vault.azure.net/"), "BOT_KEYVAULT_URL", nil},
+		{"key vault secret without ids", with(with(with(base, "BOT_SECRET_SINKS", "keyvault"), "BOT_KEYVAULT_URL", "https://v.vault.azure.net/"), "BOT_AZURE_CLIENT_SECRET", "x"), "BOT_AZURE_CLIENT_SECRET", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/keyvault"
 	"github.com/appreg-bot/appreg-bot/internal/redisstore"
 	"github.com/appreg-bot/appreg-bot/internal/seal"
 	"github.com/appreg-bot/appreg-bot/internal/webhook"
@@ -19,6 +21,16 @@ type SinkConfig struct {
 
 	WebhookURL    string `env:"BOT_WEBHOOK_URL"`
 	WebhookSecret string `env:"BOT_WEBHOOK_SECRET"` // whsec_…
+
+	KeyVaultURL string `env:"BOT_KEYVAULT_URL"`
+	// The bot's own identity for Key Vault, separate from the sign-in app
+	// of AZURE_CLIENT_ID: a client secret, or (without one) workload
+	// identity when AZURE_FEDERATED_TOKEN_FILE is set, else managed
+	// identity (user-assigned when BOT_AZURE_CLIENT_ID is set).
+	AzureTenantID      string `env:"BOT_AZURE_TENANT_ID"`
+	AzureClientID      string `env:"BOT_AZURE_CLIENT_ID"`
+	AzureClientSecret  string `env:"BOT_AZURE_CLIENT_SECRET"`
+	FederatedTokenFile string `env:"AZURE_FEDERATED_TOKEN_FILE"`
 
 	// Credential is the kind of credential made when a request does not
 	// say: "" (a client secret) or a certificate.
@@ -68,6 +80,23 @@ func loadSinks(e settings, stateKey []byte) (SinkConfig, error) {
 	default:
 		return s, fmt.Errorf("BOT_CREDENTIAL: want secret or certificate")
 	}
+	if s.Has(sinkKeyVault) {
+		s.KeyVaultURL = e.get("BOT_KEYVAULT_URL", "")
+		s.AzureTenantID, s.AzureClientID, s.AzureClientSecret = e.get("BOT_AZURE_TENANT_ID", ""), e.get("BOT_AZURE_CLIENT_ID", ""), e.get("BOT_AZURE_CLIENT_SECRET", "")
+		s.FederatedTokenFile = e.get("AZURE_FEDERATED_TOKEN_FILE", "")
+		if s.KeyVaultURL == "" {
+			return s, fmt.Errorf("BOT_KEYVAULT_URL: required with the keyvault sink: the vault's URI, https://<vault name>.vault.azure.net/")
+		}
+		if u, err := url.Parse(s.KeyVaultURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return s, fmt.Errorf("BOT_KEYVAULT_URL: want the vault's URI, https://<vault name>.vault.azure.net/, with no path")
+		}
+		if s.AzureClientSecret != "" && (s.AzureTenantID == "" || s.AzureClientID == "") {
+			return s, fmt.Errorf("BOT_AZURE_CLIENT_SECRET: needs BOT_AZURE_TENANT_ID and BOT_AZURE_CLIENT_ID (the bot's own app registration, not the sign-in app)")
+		}
+		if s.FederatedTokenFile != "" && s.AzureClientSecret == "" && (s.AzureTenantID == "" || s.AzureClientID == "") {
+			return s, fmt.Errorf("BOT_AZURE_CLIENT_ID: workload identity (AZURE_FEDERATED_TOKEN_FILE) needs BOT_AZURE_TENANT_ID and BOT_AZURE_CLIENT_ID (the identity's client id; AZURE_CLIENT_ID is the sign-in app's)")
+		}
+	}
 	if s.Has(sinkWebhook) {
 		s.WebhookURL, s.WebhookSecret = e.get("BOT_WEBHOOK_URL", ""), e.get("BOT_WEBHOOK_SECRET", "")
 		if s.WebhookURL == "" {
@@ -107,6 +136,19 @@ func (m *Main) sinks(ctx context.Context, rdb redisstore.Client) ([]appreg.Sink,
 				return nil, err
 			}
 			m.bg.Go(func() { s.Run(ctx) })
+			out = append(out, s)
+		case sinkKeyVault:
+			cred, err := keyvault.NewCredential(keyvault.CredentialConfig{TenantID: cfg.Sinks.AzureTenantID, ClientID: cfg.Sinks.AzureClientID,
+				ClientSecret: appreg.SecretText(cfg.Sinks.AzureClientSecret), FederatedTokenFile: cfg.Sinks.FederatedTokenFile,
+				AuthorityHost: cfg.AzureAuthorityHost, HTTPClient: m.keyVaultClient, DisableInstanceDiscovery: m.keyVaultClient != nil})
+			if err != nil {
+				return nil, fmt.Errorf("keyvault sink: %s", appreg.ErrorMessage(err))
+			}
+			s, err := keyvault.New(keyvault.Config{VaultURL: cfg.Sinks.KeyVaultURL, Credential: cred, HTTPClient: m.keyVaultClient,
+				Logger: m.log.With("sink", sinkKeyVault)})
+			if err != nil {
+				return nil, fmt.Errorf("keyvault sink: %s", appreg.ErrorMessage(err))
+			}
 			out = append(out, s)
 		case sinkChat:
 		default:

@@ -4,14 +4,17 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/entra"
+	"github.com/appreg-bot/appreg-bot/internal/keyvaultfake"
 	"github.com/appreg-bot/appreg-bot/internal/slackfake"
 	"github.com/appreg-bot/appreg-bot/internal/webhook/webhooktest"
 )
@@ -295,4 +298,112 @@ func (e *env) checkCertificate(t *testing.T, appID string, cert *x509.Certificat
 		t.Fatal(err)
 	}
 	return tn.CheckCertificate(e.ctx, demoTenantID, appID, cert, appreg.NewPrivateKey(key))
+}
+
+// TestKeyVaultAndWebhookEndToEnd: with BOT_SECRET_SINKS=keyvault,webhook
+// against a fake Key Vault (challenge authentication, the real azsecrets
+// and azcertificates clients, the bot's own identity) and the webhook
+// receiver: an onboarding, a second service, a rotation and a certificate
+// for a third service each reach both; the rotated secret's Key Vault
+// version is disabled once the old secret is removed.
+func TestKeyVaultAndWebhookEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	rcv, vars := e.webhookReceiver()
+	const identitySecret = "kv-identity-Secret~0123456789abcdef"
+	kv := keyvaultfake.New(keyvaultfake.Options{ClientID: "b07c3f00-0000-4000-8000-000000000b07", ClientSecret: identitySecret})
+	t.Cleanup(kv.Close)
+	maps.Copy(vars, map[string]string{"BOT_SECRET_SINKS": "keyvault,webhook", "BOT_KEYVAULT_URL": kv.VaultURL(),
+		"BOT_AZURE_TENANT_ID": kv.TenantID(), "BOT_AZURE_CLIENT_ID": kv.ClientID(), "BOT_AZURE_CLIENT_SECRET": identitySecret,
+		"AZURE_AUTHORITY_HOST": kv.AuthorityHost()})
+	e.sim.SetSecretMaxLifetime(demoTenantID, 48*time.Hour, true) // a reminder at once, to rotate from
+	m := e.startWith(vars, func(m *Main) { m.keyVaultClient = kv.Client() })
+	appID := e.onboard(m, "U1", "DR-Contoso")
+	report := e.waitCall("chat.postMessage", "Registration DR-Contoso created")
+	if !strings.Contains(report.Text, "delivered to Key Vault "+kv.VaultHost()) || !strings.Contains(report.Text, "and delivery msg_") {
+		t.Errorf("the report does not say where the secret went:\n%s", report.Text)
+	}
+	e.sim.SetSecretMaxLifetime(demoTenantID, 0, false)
+	e.command(m, "U1", "secret DR-Contoso sbc2")
+	e.approveSignIn()
+	e.waitCall("chat.postMessage", "New secret for service sbc2")
+
+	dm, err := e.slack.WaitFor(e.ctx, "chat.postMessage", func(c slackfake.Call) bool {
+		return c.Params["channel"] == "U1" && buttonValue(c, "appreg.rotate") != ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.click(m, "U1", "appreg.rotate", buttonValue(dm, "appreg.rotate"))
+	e.approveSignIn()
+	rotated := e.waitCall("chat.postMessage", "remove the old secret")
+	e.click(m, "U1", "appreg.confirm", buttonValue(rotated, "appreg.confirm"))
+	e.waitCall("chat.postMessage", "old secret of service sbc1 was removed")
+
+	e.command(m, "U1", "secret DR-Contoso sbc3 --certificate")
+	e.approveSignIn()
+	e.waitCall("chat.postMessage", "New certificate for service sbc3")
+
+	// The webhook got every event; Key Vault holds the same credentials.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rcv.Accepted()) < 5 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	events := rcv.Accepted()
+	if len(events) != 5 {
+		t.Fatalf("webhook events: %d, want created sbc1, created sbc2, rotated sbc1, removed sbc1, created sbc3", len(events))
+	}
+	byKey := map[string]string{} // key id → secret text, from the webhook
+	for _, ev := range events {
+		if ev.Data.Secret != "" {
+			byKey[ev.Data.KeyID] = ev.Data.Secret
+		}
+	}
+	versions := 0
+	var disabled []string
+	for _, name := range kv.SecretNames() {
+		for _, v := range kv.SecretVersions(name) {
+			if v.Managed {
+				continue // the secret behind the certificate
+			}
+			versions++
+			key := v.Tags["key-id"]
+			if byKey[key] == "" || v.Value != byKey[key] || v.Tags["client-id"] != appID || v.Tags["tenant-id"] != demoTenantID {
+				t.Errorf("Key Vault %s/%s: key %s, tags %v: not the secret the webhook got", name, v.Version, key, v.Tags)
+			}
+			if !v.Enabled {
+				disabled = append(disabled, key)
+			}
+		}
+	}
+	if versions != 3 || len(disabled) != 1 || disabled[0] != events[0].Data.KeyID {
+		t.Errorf("Key Vault: %d secret versions, disabled %v; want 3, the rotated %s disabled", versions, disabled, events[0].Data.KeyID)
+	}
+	certEvent := events[4]
+	if certEvent.Type != "credential.created" || certEvent.Data.Kind != "certificate" || certEvent.Data.Service != "sbc3" {
+		t.Fatalf("last event: %+v", certEvent)
+	}
+	var imported []keyvaultfake.CertificateVersion
+	for _, name := range kv.SecretNames() {
+		imported = append(imported, kv.CertificateVersions(name)...)
+	}
+	if len(imported) != 1 || appreg.Thumbprint(imported[0].Certificate) != certEvent.Data.Thumbprint ||
+		!appreg.Signs(appreg.NewPrivateKey(imported[0].Key), imported[0].Certificate) {
+		t.Fatalf("certificates in Key Vault: %+v", imported)
+	}
+	inTenant := e.sim.Applications(demoTenantID)[0]
+	if len(inTenant.Secrets) != 2 || len(inTenant.Certificates) != 1 || inTenant.Certificates[0].Thumbprint != certEvent.Data.Thumbprint {
+		t.Errorf("tenant: secrets %+v, certificates %+v", inTenant.Secrets, inTenant.Certificates)
+	}
+	for text := range maps.Values(byKey) {
+		for _, c := range e.slack.Calls("") {
+			if strings.Contains(c.Text, text) || strings.Contains(c.Params["blocks"], text) {
+				t.Fatalf("a secret reached Slack via %s", c.Method)
+			}
+		}
+	}
+	for _, s := range append(slices.Collect(maps.Values(byKey)), identitySecret, "PRIVATE KEY") {
+		if strings.Contains(e.logs.String(), s) {
+			t.Fatalf("the log holds %.12s…", s)
+		}
+	}
 }
