@@ -31,6 +31,48 @@ func (e *env) webhookReceiver() (*webhooktest.Receiver, map[string]string) {
 		"BOT_STATE_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}
 }
 
+// addService gives DR-Contoso's service a credential of its own (kind
+// "secret" or "certificate") through /appreg secret.
+func (e *env) addService(m *Main, service, kind string) {
+	e.t.Helper()
+	cmd := "secret DR-Contoso " + service
+	if kind == "certificate" {
+		cmd += " --certificate"
+	}
+	e.command(m, "U1", cmd)
+	e.approveSignIn()
+	e.waitCall("chat.postMessage", "New "+kind+" for service "+service)
+}
+
+// rotateFromReminder clicks Rotate on the reminder U1 got as a direct
+// message, signs in, and confirms that the platform uses the new
+// credential; it returns the reminder.
+func (e *env) rotateFromReminder(m *Main, kind, service string) slackfake.Call {
+	e.t.Helper()
+	dm, err := e.slack.WaitFor(e.ctx, "chat.postMessage", func(c slackfake.Call) bool {
+		return c.Params["channel"] == "U1" && buttonValue(c, "appreg.rotate") != ""
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.click(m, "U1", "appreg.rotate", buttonValue(dm, "appreg.rotate"))
+	e.approveSignIn()
+	rotated := e.waitCall("chat.postMessage", "remove the old "+kind)
+	e.click(m, "U1", "appreg.confirm", buttonValue(rotated, "appreg.confirm"))
+	e.waitCall("chat.postMessage", "old "+kind+" of service "+service+" was removed")
+	return dm
+}
+
+// accepted waits until the receiver has accepted n events (removals go out
+// in the background) and returns what it has then.
+func (e *env) accepted(rcv *webhooktest.Receiver, n int) []webhooktest.Event {
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rcv.Accepted()) < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return rcv.Accepted()
+}
+
 // TestWebhookSinkEndToEnd: with BOT_SECRET_SINKS=webhook, an onboarding, a
 // second service and a rotation each send the receiver a signed event with
 // the secret, and the rotated secret's removal follows; Slack only ever
@@ -47,28 +89,12 @@ func TestWebhookSinkEndToEnd(t *testing.T) {
 	}
 	e.sim.SetSecretMaxLifetime(demoTenantID, 0, false)
 
-	e.command(m, "U1", "secret DR-Contoso sbc2")
-	e.approveSignIn()
-	e.waitCall("chat.postMessage", "New secret for service sbc2")
+	e.addService(m, "sbc2", "secret")
 
-	dm, err := e.slack.WaitFor(e.ctx, "chat.postMessage", func(c slackfake.Call) bool {
-		return c.Params["channel"] == "U1" && buttonValue(c, "appreg.rotate") != ""
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.click(m, "U1", "appreg.rotate", buttonValue(dm, "appreg.rotate"))
-	e.approveSignIn()
-	rotated := e.waitCall("chat.postMessage", "remove the old secret")
-	e.click(m, "U1", "appreg.confirm", buttonValue(rotated, "appreg.confirm"))
-	e.waitCall("chat.postMessage", "old secret of service sbc1 was removed")
+	e.rotateFromReminder(m, "secret", "sbc1")
 
 	// The removal goes out in the background.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rcv.Accepted()) < 4 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	got := rcv.Accepted()
+	got := e.accepted(rcv, 4)
 	if len(got) != 4 {
 		t.Fatalf("the receiver accepted %d events, want 4: %+v", len(got), got)
 	}
@@ -252,26 +278,11 @@ func TestCertificateThroughTheWebhookEndToEnd(t *testing.T) {
 		}
 	}
 
-	dm, err := e.slack.WaitFor(e.ctx, "chat.postMessage", func(c slackfake.Call) bool {
-		return c.Params["channel"] == "U1" && buttonValue(c, "appreg.rotate") != ""
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(dm.Text, "the certificate of DR-Contoso") {
+	e.sim.SetSecretMaxLifetime(demoTenantID, 0, false)
+	if dm := e.rotateFromReminder(m, "certificate", "sbc1"); !strings.Contains(dm.Text, "the certificate of DR-Contoso") {
 		t.Errorf("reminder: %s", dm.Text)
 	}
-	e.sim.SetSecretMaxLifetime(demoTenantID, 0, false)
-	e.click(m, "U1", "appreg.rotate", buttonValue(dm, "appreg.rotate"))
-	e.approveSignIn()
-	rotated := e.waitCall("chat.postMessage", "remove the old certificate")
-	e.click(m, "U1", "appreg.confirm", buttonValue(rotated, "appreg.confirm"))
-	e.waitCall("chat.postMessage", "old certificate of service sbc1 was removed")
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rcv.Accepted()) < 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	got = rcv.Accepted()
+	got = e.accepted(rcv, 3)
 	if len(got) != 3 || got[1].Type != "credential.rotated" || got[1].Data.Replaces != d.KeyID || got[2].Type != "credential.removed" || got[2].Data.KeyID != d.KeyID {
 		t.Fatalf("events after rotation: %+v", got)
 	}
@@ -323,32 +334,14 @@ func TestKeyVaultAndWebhookEndToEnd(t *testing.T) {
 		t.Errorf("the report does not say where the secret went:\n%s", report.Text)
 	}
 	e.sim.SetSecretMaxLifetime(demoTenantID, 0, false)
-	e.command(m, "U1", "secret DR-Contoso sbc2")
-	e.approveSignIn()
-	e.waitCall("chat.postMessage", "New secret for service sbc2")
+	e.addService(m, "sbc2", "secret")
 
-	dm, err := e.slack.WaitFor(e.ctx, "chat.postMessage", func(c slackfake.Call) bool {
-		return c.Params["channel"] == "U1" && buttonValue(c, "appreg.rotate") != ""
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.click(m, "U1", "appreg.rotate", buttonValue(dm, "appreg.rotate"))
-	e.approveSignIn()
-	rotated := e.waitCall("chat.postMessage", "remove the old secret")
-	e.click(m, "U1", "appreg.confirm", buttonValue(rotated, "appreg.confirm"))
-	e.waitCall("chat.postMessage", "old secret of service sbc1 was removed")
+	e.rotateFromReminder(m, "secret", "sbc1")
 
-	e.command(m, "U1", "secret DR-Contoso sbc3 --certificate")
-	e.approveSignIn()
-	e.waitCall("chat.postMessage", "New certificate for service sbc3")
+	e.addService(m, "sbc3", "certificate")
 
 	// The webhook got every event; Key Vault holds the same credentials.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(rcv.Accepted()) < 5 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	events := rcv.Accepted()
+	events := e.accepted(rcv, 5)
 	if len(events) != 5 {
 		t.Fatalf("webhook events: %d, want created sbc1, created sbc2, rotated sbc1, removed sbc1, created sbc3", len(events))
 	}

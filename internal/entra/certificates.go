@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/uuid"
 	"github.com/microsoftgraph/msgraph-sdk-go/applications"
@@ -155,35 +153,14 @@ func certificates(keys []models.KeyCredentialable) []appreg.Secret {
 // signed by key, for Microsoft Graph and for the Skype and Teams Tenant
 // Admin API, once each, without retrying.
 func (t *Tenant) CheckCertificate(ctx context.Context, tenantID, clientID string, cert *x509.Certificate, key appreg.PrivateKey) []appreg.CredentialCheck {
-	checks := []appreg.CredentialCheck{{Resource: "Microsoft Graph"}, {Resource: "Skype and Teams Tenant Admin API"}}
-	scopes := []string{GraphAppID + "/.default", TeamsAdminAPIID + "/.default"}
-	var cred *azidentity.ClientCertificateCredential
-	var err error
 	if key.IsZero() || cert == nil {
-		err = errNoKey
-	} else {
-		cred, err = azidentity.NewClientCertificateCredential(tenantID, clientID, []*x509.Certificate{cert}, key.Signer(), &azidentity.ClientCertificateCredentialOptions{
-			ClientOptions: policy.ClientOptions{
-				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: t.cfg.AuthorityHost},
-				Transport: t.cfg.HTTPClient,
-				Retry:     policy.RetryOptions{MaxRetries: -1},
-			},
-			DisableInstanceDiscovery: true,
-		})
+		return failedChecks("the certificate or its key is missing")
 	}
-	for i := range checks {
-		if err != nil {
-			checks[i].Reason = "the certificate or the ids are not valid"
-			continue
-		}
-		if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scopes[i]}}); err != nil {
-			checks[i].Reason = credentialReason(err, "")
-			t.log.InfoContext(ctx, "credential check failed", "tenant", tenantID, "app", clientID, "resource", checks[i].Resource, "reason", checks[i].Reason)
-			continue
-		}
-		checks[i].OK = true
+	cred, err := azidentity.NewClientCertificateCredential(tenantID, clientID, []*x509.Certificate{cert}, key.Signer(),
+		&azidentity.ClientCertificateCredentialOptions{ClientOptions: t.checkOptions(), DisableInstanceDiscovery: true})
+	if err != nil {
+		return failedChecks("the certificate or the ids are not valid")
 	}
-	return checks
+	return t.tokenChecks(ctx, tenantID, clientID, cred, "")
 }
 
-var errNoKey = appreg.Errorf(appreg.KindInvalid, "A certificate check needs the certificate and its key.")

@@ -311,24 +311,52 @@ func (t *Tenant) Restore(ctx context.Context, tenant string, exported []byte) (a
 // without retrying. A Reason names Entra's error code and never the secret.
 func (t *Tenant) CheckCredentials(ctx context.Context, tenantID, clientID string, text appreg.SecretText) []appreg.CredentialCheck {
 	secret := text.Reveal()
-	checks := []appreg.CredentialCheck{{Resource: "Microsoft Graph"}, {Resource: "Skype and Teams Tenant Admin API"}}
-	scopes := []string{GraphAppID + "/.default", TeamsAdminAPIID + "/.default"}
 	cred, err := azidentity.NewClientSecretCredential(tenantID, clientID, secret, &azidentity.ClientSecretCredentialOptions{
-		ClientOptions: policy.ClientOptions{
-			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: t.cfg.AuthorityHost},
-			Transport: t.cfg.HTTPClient,
-			Retry:     policy.RetryOptions{MaxRetries: -1},
-		},
-		DisableInstanceDiscovery: true,
+		ClientOptions: t.checkOptions(), DisableInstanceDiscovery: true,
 	})
-	for i := range checks {
-		if err != nil { // the ids are malformed
-			checks[i].Reason = "the tenant id or the client id is not valid"
-			continue
-		}
-		if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scopes[i]}}); err != nil {
+	if err != nil { // the ids are malformed
+		return failedChecks("the tenant id or the client id is not valid")
+	}
+	return t.tokenChecks(ctx, tenantID, clientID, cred, secret)
+}
+
+// checkOptions are the client options of a credential check: the
+// configured authority and transport, and no retries (the caller paces
+// its own).
+func (t *Tenant) checkOptions() policy.ClientOptions {
+	return policy.ClientOptions{
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: t.cfg.AuthorityHost},
+		Transport: t.cfg.HTTPClient,
+		Retry:     policy.RetryOptions{MaxRetries: -1},
+	}
+}
+
+// checkedResources are the resources a credential check gets a token for,
+// and their scopes.
+var checkedResources = []struct{ name, scope string }{
+	{"Microsoft Graph", GraphAppID + "/.default"},
+	{"Skype and Teams Tenant Admin API", TeamsAdminAPIID + "/.default"},
+}
+
+// failedChecks is a check of every resource failed for one reason.
+func failedChecks(reason string) []appreg.CredentialCheck {
+	out := make([]appreg.CredentialCheck, len(checkedResources))
+	for i, r := range checkedResources {
+		out[i] = appreg.CredentialCheck{Resource: r.name, Reason: reason}
+	}
+	return out
+}
+
+// tokenChecks acquires an app-only token with cred for each checked
+// resource, once each. A Reason names Entra's error code, with secret
+// (when not "") removed.
+func (t *Tenant) tokenChecks(ctx context.Context, tenantID, clientID string, cred azcore.TokenCredential, secret string) []appreg.CredentialCheck {
+	checks := make([]appreg.CredentialCheck, len(checkedResources))
+	for i, r := range checkedResources {
+		checks[i].Resource = r.name
+		if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{r.scope}}); err != nil {
 			checks[i].Reason = credentialReason(err, secret)
-			t.log.InfoContext(ctx, "credential check failed", "tenant", tenantID, "app", clientID, "resource", checks[i].Resource, "reason", checks[i].Reason)
+			t.log.InfoContext(ctx, "credential check failed", "tenant", tenantID, "app", clientID, "resource", r.name, "reason", checks[i].Reason)
 			continue
 		}
 		checks[i].OK = true

@@ -237,54 +237,43 @@ func (t *Tenant) Restore(ctx context.Context, tenant string, exported []byte) (a
 	return &session{t: t}, nil
 }
 
-// CheckCredentials implements appreg.Tenant.
+// CheckCredentials implements appreg.Tenant: the secret must be one of the
+// application's.
 func (t *Tenant) CheckCredentials(ctx context.Context, tenantID, clientID string, secret appreg.SecretText) []appreg.CredentialCheck {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.calls["CheckCredentials"]++
-	ok := false
-	for _, a := range t.apps {
-		if a.AppID != clientID {
-			continue
-		}
-		for _, s := range a.secrets {
-			ok = ok || s.Text == secret
-		}
-	}
-	reason := ""
-	if t.ChecksFailing > 0 {
-		t.ChecksFailing--
-		ok, reason = false, "AADSTS7000215: invalid client secret (replicating)"
-	} else if !ok {
-		reason = "AADSTS7000215: invalid client secret"
-	}
-	return []appreg.CredentialCheck{
-		{Resource: "Microsoft Graph", OK: ok, Reason: reason},
-		{Resource: "Skype and Teams Tenant Admin API", OK: ok, Reason: reason},
-	}
+	return t.check("CheckCredentials", clientID, func(s appreg.Secret) bool { return s.Text == secret },
+		"AADSTS7000215: invalid client secret")
 }
 
 // CheckCertificate implements appreg.Tenant: the certificate must be one
 // of the application's, and key its private key.
 func (t *Tenant) CheckCertificate(ctx context.Context, tenantID, clientID string, cert *x509.Certificate, key appreg.PrivateKey) []appreg.CredentialCheck {
+	return t.check("CheckCertificate", clientID, func(s appreg.Secret) bool {
+		return s.Certificate != nil && cert != nil && s.Certificate.Equal(cert) && appreg.Signs(key, cert)
+	}, "AADSTS700027: the certificate is not (yet) registered on the application, or the assertion's signature is invalid")
+}
+
+// check answers a credential check: both resources succeed when one of the
+// application's credentials matches, after ChecksFailing failures (the
+// credential replicating).
+func (t *Tenant) check(call, clientID string, matches func(appreg.Secret) bool, refused string) []appreg.CredentialCheck {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.calls["CheckCertificate"]++
+	t.calls[call]++
 	ok := false
 	for _, a := range t.apps {
 		if a.AppID != clientID {
 			continue
 		}
 		for _, s := range a.secrets {
-			ok = ok || (s.Certificate != nil && cert != nil && s.Certificate.Equal(cert) && appreg.Signs(key, cert))
+			ok = ok || matches(s)
 		}
 	}
 	reason := ""
 	if t.ChecksFailing > 0 {
 		t.ChecksFailing--
-		ok, reason = false, "AADSTS700027: the certificate is not (yet) registered on the application (replicating)"
+		ok, reason = false, refused+" (replicating)"
 	} else if !ok {
-		reason = "AADSTS700027: the certificate is not (yet) registered on the application, or the assertion's signature is invalid"
+		reason = refused
 	}
 	return []appreg.CredentialCheck{
 		{Resource: "Microsoft Graph", OK: ok, Reason: reason},
@@ -491,22 +480,21 @@ func (t *Tenant) DeleteApplication(appID string) {
 
 // AddSecretDirectly adds a secret as if made in the portal.
 func (t *Tenant) AddSecretDirectly(appID, keyID string, expires time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, a := range t.apps {
-		if a.AppID == appID {
-			a.secrets[keyID] = appreg.Secret{KeyID: keyID, Name: "portal", Expires: expires}
-		}
-	}
+	t.putDirectly(appID, appreg.Secret{KeyID: keyID, Name: "portal", Expires: expires})
 }
 
 // AddCertificateDirectly uploads a certificate as if in the portal.
 func (t *Tenant) AddCertificateDirectly(appID, keyID, thumbprint string, expires time.Time) {
+	t.putDirectly(appID, appreg.Secret{Kind: appreg.KindCertificate, KeyID: keyID, Name: "portal", Expires: expires, Thumbprint: thumbprint})
+}
+
+// putDirectly adds a credential to an application as if in the portal.
+func (t *Tenant) putDirectly(appID string, s appreg.Secret) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, a := range t.apps {
 		if a.AppID == appID {
-			a.secrets[keyID] = appreg.Secret{Kind: appreg.KindCertificate, KeyID: keyID, Name: "portal", Expires: expires, Thumbprint: thumbprint}
+			a.secrets[s.KeyID] = s
 		}
 	}
 }
