@@ -163,4 +163,3 @@ func (t *Tenant) CheckCertificate(ctx context.Context, tenantID, clientID string
 	}
 	return t.tokenChecks(ctx, tenantID, clientID, cred, "")
 }
-
