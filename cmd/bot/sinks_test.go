@@ -394,9 +394,16 @@ func TestKeyVaultAndWebhookEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	kept := e.redisText()
+	if !strings.Contains(kept, "DR-Contoso") {
+		t.Fatal("the Redis dump holds nothing of the registration: it cannot show what is missing")
+	}
 	for _, s := range append(slices.Collect(maps.Values(byKey)), identitySecret, "PRIVATE KEY") {
 		if strings.Contains(e.logs.String(), s) {
 			t.Fatalf("the log holds %.12s…", s)
+		}
+		if strings.Contains(kept, s) {
+			t.Fatalf("Redis holds %.12s…", s)
 		}
 	}
 }
