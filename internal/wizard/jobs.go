@@ -189,7 +189,12 @@ func (w *Wizard) move(ctx context.Context, c *appreg.Conversation, to appreg.Sta
 	}
 	*c = next
 	w.obs.Transition(from, to)
-	if err := w.store.CountTransition(ctx, from, to); err != nil {
+	// The move happened: its count is kept even when the job is being
+	// stopped (a cancelled context would leave the counts off).
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	err := w.store.CountTransition(cctx, from, to)
+	cancel()
+	if err != nil {
 		w.log.Warn("conversation count not kept", "conversation", c.ID, "err", err)
 	}
 	w.log.Info("conversation moved", "conversation", c.ID, "from", from, "to", to, "version", c.Version)
