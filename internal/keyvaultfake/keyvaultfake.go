@@ -92,6 +92,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/appreg-bot/appreg-bot/internal/fakes/calls"
 )
 
 // Defaults of the fake, the values of Azure's public cloud where there is
@@ -323,13 +325,13 @@ type Server struct {
 	client    *http.Client
 	authority string // the challenge's authorization, without the tenant
 
+	calls calls.Log[Call] // every call answered, oldest first; it has its own lock
+
 	mu            sync.Mutex
 	tokens        map[string]issued
 	tokenRequests []TokenRequest
 	tokenFailures []Failure
 	failures      []Failure
-	calls         []Call
-	changed       chan struct{}                 // closed and replaced on every recorded call
 	secrets       map[string]*secretObject      // by lower-case name
 	certificates  map[string]*certificateObject // by lower-case name
 	deleted       map[string]string             // lower-case name → "secret" or "certificate"
@@ -358,7 +360,6 @@ func New(opts Options) *Server {
 		opts:         opts,
 		host:         opts.VaultName + "." + VaultDomain,
 		tokens:       map[string]issued{},
-		changed:      make(chan struct{}),
 		secrets:      map[string]*secretObject{},
 		certificates: map[string]*certificateObject{},
 		deleted:      map[string]string{},
@@ -530,37 +531,25 @@ func (s *Server) IssuedTokens() []string {
 
 // Calls returns the recorded vault calls of op ("" for all), oldest first.
 func (s *Server) Calls(op string) []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.matching(op, nil)
-}
-
-func (s *Server) matching(op string, pred func(Call) bool) []Call {
-	var out []Call
-	for _, c := range s.calls {
-		if (op == "" || c.Op == op) && (pred == nil || pred(c)) {
-			out = append(out, c)
-		}
-	}
-	return out
+	return s.calls.Matching(ofOp(op, nil))
 }
 
 // WaitFor waits until a vault call of op ("" for any) satisfying pred (nil
 // for any) has been recorded and returns the first such call, or ctx's
 // error when ctx ends first.
 func (s *Server) WaitFor(ctx context.Context, op string, pred func(Call) bool) (Call, error) {
-	for {
-		s.mu.Lock()
-		found, changed := s.matching(op, pred), s.changed
-		s.mu.Unlock()
-		if len(found) > 0 {
-			return found[0], nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return Call{}, fmt.Errorf("keyvaultfake: waiting for a %q call: %w", op, ctx.Err())
-		}
+	c, err := s.calls.WaitFor(ctx, ofOp(op, pred))
+	if err != nil {
+		return Call{}, fmt.Errorf("keyvaultfake: waiting for a %q call: %w", op, err)
+	}
+	return c, nil
+}
+
+// ofOp matches the calls of op ("" for any) that satisfy pred (nil for
+// any).
+func ofOp(op string, pred func(Call) bool) func(Call) bool {
+	return func(c Call) bool {
+		return (op == "" || c.Op == op) && (pred == nil || pred(c))
 	}
 }
 
@@ -895,9 +884,7 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() {
-		s.calls = append(s.calls, call)
-		close(s.changed)
-		s.changed = make(chan struct{})
+		s.calls.Record(call)
 	}()
 	answer := func(status int, v any) {
 		call.Status = status

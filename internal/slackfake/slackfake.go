@@ -35,6 +35,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/appreg-bot/appreg-bot/internal/fakes/calls"
 )
 
 // Call is one recorded Web API call.
@@ -257,9 +259,9 @@ type Server struct {
 	token string
 	srv   *httptest.Server
 
+	calls calls.Log[Call] // every call answered, oldest first; it has its own lock
+
 	mu       sync.Mutex
-	calls    []Call
-	changed  chan struct{} // closed and replaced on every recorded call
 	users    map[string]User
 	groups   map[string][]string
 	failures map[string][]failure
@@ -286,7 +288,6 @@ type bucket struct {
 func New(token string) *Server {
 	s := &Server{
 		token:    token,
-		changed:  make(chan struct{}),
 		users:    map[string]User{},
 		groups:   map[string][]string{},
 		failures: map[string][]failure{},
@@ -393,37 +394,25 @@ func (s *Server) inject(method string, times int, f failure) {
 // Calls returns the recorded calls of method, oldest first; all calls when
 // method is "".
 func (s *Server) Calls(method string) []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.matching(method, nil)
-}
-
-func (s *Server) matching(method string, pred func(Call) bool) []Call {
-	var out []Call
-	for _, c := range s.calls {
-		if (method == "" || c.Method == method) && (pred == nil || pred(c)) {
-			out = append(out, c)
-		}
-	}
-	return out
+	return s.calls.Matching(ofMethod(method, nil))
 }
 
 // WaitFor waits until a call of method ("" for any) satisfying pred (nil for
 // any) has been recorded, and returns the first such call. It returns
 // ctx's error when ctx ends first.
 func (s *Server) WaitFor(ctx context.Context, method string, pred func(Call) bool) (Call, error) {
-	for {
-		s.mu.Lock()
-		found, changed := s.matching(method, pred), s.changed
-		s.mu.Unlock()
-		if len(found) > 0 {
-			return found[0], nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return Call{}, fmt.Errorf("slackfake: waiting for %s: %w", method, ctx.Err())
-		}
+	c, err := s.calls.WaitFor(ctx, ofMethod(method, pred))
+	if err != nil {
+		return Call{}, fmt.Errorf("slackfake: waiting for %s: %w", method, err)
+	}
+	return c, nil
+}
+
+// ofMethod matches the calls of method ("" for any) that satisfy pred (nil
+// for any).
+func ofMethod(method string, pred func(Call) bool) func(Call) bool {
+	return func(c Call) bool {
+		return (method == "" || c.Method == method) && (pred == nil || pred(c))
 	}
 }
 
@@ -464,9 +453,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	answer, f := s.answer(&call)
-	s.calls = append(s.calls, call)
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.calls.Record(call)
 
 	switch {
 	case f.retryAfter > 0:

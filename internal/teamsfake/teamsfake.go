@@ -62,6 +62,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/appreg-bot/appreg-bot/internal/fakes/calls"
 )
 
 // Defaults of the fake, the values of the real Bot Framework where there is
@@ -228,6 +230,8 @@ type Server struct {
 	opts Options
 	srv  *httptest.Server
 
+	calls calls.Log[Call] // every call answered, oldest first; it has its own lock
+
 	mu            sync.Mutex
 	keys          []*signingKey          // the published set, in order
 	made          map[string]*signingKey // every key made, by kid
@@ -236,8 +240,6 @@ type Server struct {
 	tokenRequests []TokenRequest
 	tokenFailures []Failure
 	failures      []Failure
-	calls         []Call
-	changed       chan struct{} // closed and replaced on every recorded call
 	notInstalled  map[string]bool
 	chats         map[string]string   // user id → 1:1 conversation id
 	messages      map[string]*Message // conversation id + "\n" + activity id
@@ -268,7 +270,6 @@ func New(opts Options) *Server {
 		opts:         opts,
 		tokens:       map[string]issued{},
 		made:         map[string]*signingKey{},
-		changed:      make(chan struct{}),
 		notInstalled: map[string]bool{},
 		chats:        map[string]string{},
 		messages:     map[string]*Message{},
@@ -558,37 +559,25 @@ func (s *Server) TokenRequests() []TokenRequest {
 // Calls returns the recorded connector calls of op ("" for all), oldest
 // first.
 func (s *Server) Calls(op string) []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.matching(op, nil)
-}
-
-func (s *Server) matching(op string, pred func(Call) bool) []Call {
-	var out []Call
-	for _, c := range s.calls {
-		if (op == "" || c.Op == op) && (pred == nil || pred(c)) {
-			out = append(out, c)
-		}
-	}
-	return out
+	return s.calls.Matching(ofOp(op, nil))
 }
 
 // WaitFor waits until a connector call of op ("" for any) satisfying pred
 // (nil for any) has been recorded and returns the first such call, or
 // ctx's error when ctx ends first.
 func (s *Server) WaitFor(ctx context.Context, op string, pred func(Call) bool) (Call, error) {
-	for {
-		s.mu.Lock()
-		found, changed := s.matching(op, pred), s.changed
-		s.mu.Unlock()
-		if len(found) > 0 {
-			return found[0], nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return Call{}, fmt.Errorf("teamsfake: waiting for a %q call: %w", op, ctx.Err())
-		}
+	c, err := s.calls.WaitFor(ctx, ofOp(op, pred))
+	if err != nil {
+		return Call{}, fmt.Errorf("teamsfake: waiting for a %q call: %w", op, err)
+	}
+	return c, nil
+}
+
+// ofOp matches the calls of op ("" for any) that satisfy pred (nil for
+// any).
+func ofOp(op string, pred func(Call) bool) func(Call) bool {
+	return func(c Call) bool {
+		return (op == "" || c.Op == op) && (pred == nil || pred(c))
 	}
 }
 
@@ -767,9 +756,7 @@ func (s *Server) connector(op string) http.HandlerFunc {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		defer func() {
-			s.calls = append(s.calls, call)
-			close(s.changed)
-			s.changed = make(chan struct{})
+			s.calls.Record(call)
 		}()
 		answer := func(status int, v any) {
 			call.Status = status
