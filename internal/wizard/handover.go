@@ -99,12 +99,22 @@ func (w *Wizard) resumeSignIn(ctx context.Context, c *appreg.Conversation) (appr
 	return attempt, nil
 }
 
+// handBacks reads the hand-back counter at start: hand-backs after it are
+// news, those before it are covered by the first sweep.
+func (w *Wizard) handBacks() (n int64, known bool) {
+	ctx, cancel := w.ackContext(w.ctx)
+	defer cancel()
+	n, err := w.store.HandedBack(ctx)
+	return n, err == nil
+}
+
 // watchHandBacks sweeps whenever another replica hands conversations back,
-// checking every HandBackPoll until Close: one GET each time.
-func (w *Wizard) watchHandBacks() {
+// checking every HandBackPoll until Close: one GET each time. last is the
+// counter read at start; when it could not be read, the first reading
+// that succeeds sweeps (a hand-back may have come meanwhile).
+func (w *Wizard) watchHandBacks(last int64, known bool) {
 	t := time.NewTicker(w.cfg.HandBackPoll)
 	defer t.Stop()
-	last, known := int64(0), false
 	for {
 		select {
 		case <-w.ctx.Done():
@@ -115,7 +125,7 @@ func (w *Wizard) watchHandBacks() {
 		if err != nil {
 			continue // the store is down: the sweep after it comes back catches up
 		}
-		if known && n != last {
+		if !known || n != last {
 			w.log.Info("another replica handed conversations back; sweeping")
 			func() {
 				defer panics.Guard(w.log, w.obs.Panic, nil, "job", "sweep")

@@ -81,7 +81,6 @@ func (w *Wizard) waitSignIn(ctx context.Context, c *appreg.Conversation, attempt
 	defer cancel()
 	panics.Go(w.log, w.obs.Panic, func() { w.watch(waitCtx, cancel, c.ID, c.Version) }, "conversation", c.ID)
 	sess, err := attempt.Wait(waitCtx)
-	w.dropHandover(c)
 	if err == nil {
 		// Kept until the conversation records it: a store outage must not
 		// lose a sign-in the admin has made.
@@ -93,6 +92,7 @@ func (w *Wizard) waitSignIn(ctx context.Context, c *appreg.Conversation, attempt
 	if lerr != nil {
 		return lerr
 	}
+	w.dropHandover(c) // the sign-in has ended: nobody needs to poll again
 	if cur.Version != c.Version {
 		w.holdSignIn(c.ID, nil)
 		return nil

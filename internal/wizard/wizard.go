@@ -277,7 +277,8 @@ func New(cfg Config, d Deps) (*Wizard, error) {
 // Close, and sweeps within HandBackPoll of another replica handing
 // conversations back.
 func (w *Wizard) Start() {
-	w.jobs.Go(w.watchHandBacks)
+	last, known := w.handBacks()
+	w.jobs.Go(func() { w.watchHandBacks(last, known) })
 	w.jobs.Add(1)
 	go func() {
 		defer w.jobs.Done()
