@@ -19,7 +19,7 @@ func TestGraphThrottledBeyondTheLimit(t *testing.T) {
 	tests := []struct {
 		step, method, prefix string
 	}{
-		{"secret", http.MethodPost, "/applications/"},      // …/addPassword
+		{"secret", http.MethodPost, "/applications/"},       // …/addPassword
 		{"consent", http.MethodPost, "/servicePrincipals/"}, // …/appRoleAssignedTo
 	}
 	for _, tt := range tests {
