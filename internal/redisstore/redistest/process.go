@@ -107,6 +107,7 @@ func (s *Server) Start() {
 	s.log = &bytes.Buffer{}
 	cmd := exec.Command("redis-server", s.args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("start redis-server on %d: %v", s.Port, err)
 	}
