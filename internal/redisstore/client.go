@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -98,11 +99,39 @@ func bounded(uo *redis.UniversalOptions) {
 
 // RouteLogs sends go-redis's own log lines (connection trouble, mostly) to
 // log, so that they go through the bot's redaction like any other line.
-// It sets a process-wide hook of go-redis: call it once, from main.
-func RouteLogs(log *slog.Logger) { redis.SetLogger(redisLogger{log}) }
+// While Redis is down go-redis says the same thing for every command that
+// tries to dial: a line is written at most once per logEvery for each of
+// its formats, with the number of lines left out since. It sets a
+// process-wide hook of go-redis: call it once, from main.
+func RouteLogs(log *slog.Logger) {
+	redis.SetLogger(&redisLogger{log: log, last: map[string]time.Time{}, left: map[string]int{}, now: time.Now})
+}
 
-type redisLogger struct{ log *slog.Logger }
+// logEvery is how often one kind of go-redis line is logged at most.
+const logEvery = 10 * time.Second
 
-func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+type redisLogger struct {
+	log  *slog.Logger
+	now  func() time.Time
+	mu   sync.Mutex
+	last map[string]time.Time // by format
+	left map[string]int       // lines left out since
+}
+
+func (l *redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.mu.Lock()
+	now := l.now()
+	if at, ok := l.last[format]; ok && now.Sub(at) < logEvery {
+		l.left[format]++
+		l.mu.Unlock()
+		return
+	}
+	left := l.left[format]
+	l.last[format], l.left[format] = now, 0
+	l.mu.Unlock()
+	if left > 0 {
+		l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...), "similar_lines_left_out", left)
+		return
+	}
 	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -20,6 +20,12 @@
 //     also stored encrypted (AES-256-GCM) so another replica can continue.
 //     Without one, a conversation that meets another replica asks for a new
 //     sign-in.
+//   - A replica that shuts down hands its conversations back at once, and a
+//     sign-in being waited for is handed over sealed with the state key, so
+//     that another replica goes on waiting for the same code (handover.go).
+//   - The store may go away for a while: deliveries are answered within
+//     AckTimeout, and jobs wait for the store and continue rather than fail
+//     (outage.go).
 //   - Everything the engine says is written in messages.go, as structured
 //     text (appreg.Text): no platform's markup, ids or idioms are known here.
 //     The chat port says things by intent (post, reply in a thread, update,
@@ -29,7 +35,8 @@
 // Files: commands.go (what people type), actions.go (what they click and
 // submit), signin.go, onboard.go, registration.go and roles.go (the flows),
 // sweep.go (recovery), jobs.go (leases and steps), session.go (the admin's
-// session), refs.go (action ids and button values), messages.go.
+// session), handover.go (rolling restarts), outage.go (store outages),
+// refs.go (action ids and button values), messages.go.
 package wizard
 
 import (
