@@ -87,6 +87,8 @@ func (e *env) whileDown(m *Main, conv string) {
 	code, body := e.command(m, "U1", "list")
 	if took := time.Since(start); code != http.StatusOK || took > slackAck || !strings.Contains(body, "try again in a moment") {
 		e.t.Errorf("command during the outage: %d after %s: %s", code, took, body)
+	} else {
+		e.t.Logf("command during the outage answered in %s", took.Round(time.Millisecond))
 	}
 	before := e.count("chat.postEphemeral", "try again in a moment")
 	start = time.Now()
@@ -167,6 +169,31 @@ func TestRedisOutageMidConversation(t *testing.T) {
 	if n := strings.Count(e.logs.String(), "reminder lease: store unavailable"); n > 1 {
 		t.Errorf("the reminder scan logged the outage %d times", n)
 	}
+}
+
+// TestRedisHungAnswersInTime freezes Redis (it accepts connections and
+// never answers, as a host that stopped responding): commands and clicks
+// are still answered "try again in a moment" within Slack's deadline, and
+// the conversation goes on when Redis does.
+func TestRedisHungAnswersInTime(t *testing.T) {
+	srv := redistest.StartServer(t)
+	e := newEnvOn(t, map[string]string{"REDIS_URL": srv.URL()})
+	defer func() {
+		if t.Failed() {
+			t.Log(e.logs.String())
+		}
+	}()
+	m := e.start(map[string]string{"BOT_STATE_KEY": stateKey})
+	e.command(m, "U1", "new contoso.onmicrosoft.com")
+	e.waitCall("chat.postEphemeral", "Sign-in code")
+	conv := e.conversation()
+
+	srv.Freeze()
+	e.whileDown(m, conv)
+	srv.Thaw()
+	e.approveSignIn()
+	ask := e.waitCall("chat.postMessage", "What should the registration")
+	e.finishOnboarding(m, buttonValue(ask, wizard.ActionEnterName), "Voice-Hung")
 }
 
 // TestSentinelFailoverMidConversation promotes the replica of a Sentinel set

@@ -121,6 +121,7 @@ func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
+	_ = s.cmd.Process.Signal(syscall.SIGCONT) // a frozen server cannot stop
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(done) }()
@@ -132,6 +133,14 @@ func (s *Server) Stop() {
 	}
 	s.cmd = nil
 }
+
+// Freeze stops the server from answering without closing anything
+// (SIGSTOP): connections and dials hang, as with a host that stopped
+// responding. Thaw lets it go on.
+func (s *Server) Freeze() { _ = s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Thaw undoes Freeze (SIGCONT).
+func (s *Server) Thaw() { _ = s.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Kill stops the server at once (SIGKILL), as a crash would.
 func (s *Server) Kill() {
