@@ -345,10 +345,12 @@ func (m *Main) OpsAddr() string {
 // Done is closed when the console ends.
 func (m *Main) Done() <-chan struct{} { return m.done }
 
-// Close shuts down gracefully: requests being acknowledged finish, jobs stop
-// and leave every conversation resumable, connections close.
+// Close shuts down gracefully, within about 15 s: the listeners stop taking
+// requests and those being acknowledged finish (5 s at most), jobs stop and
+// hand their conversations back to the other replicas (10 s at most, see
+// wizard.Close), connections close.
 func (m *Main) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var err error
 	for _, srv := range m.servers {

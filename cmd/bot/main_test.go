@@ -142,7 +142,11 @@ type env struct {
 	logs  *fakes.Buffer
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvOn(t, nil) }
+
+// newEnvOn is newEnv on the Redis of redisVars (REDIS_URL, REDIS_ADDRS,
+// REDIS_MASTER_NAME); nil takes testRedis's.
+func newEnvOn(t *testing.T, redisVars map[string]string) *env {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, slack: slackfake.New("xoxb-test"), sim: simtenant.New(simtenant.Options{}), logs: &fakes.Buffer{}}
@@ -151,7 +155,10 @@ func newEnv(t *testing.T) *env {
 	e.sim.AddTenant(simtenant.Tenant{ID: demoTenantID, DisplayName: "Contoso", Domains: []string{demoDomain}})
 	e.sim.AddUser(demoTenantID, simtenant.User{UPN: demoAdmin, DisplayName: "Contoso Admin", Roles: []string{"Application Administrator"}})
 	e.sim.AddUser(demoTenantID, simtenant.User{UPN: praUser, DisplayName: "Contoso Security", Roles: []string{"Privileged Role Administrator"}})
-	e.redis = testRedis(t)
+	e.redis = redisVars
+	if e.redis == nil {
+		e.redis = testRedis(t)
+	}
 	return e
 }
 

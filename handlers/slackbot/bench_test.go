@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/fakes"
 	"github.com/appreg-bot/appreg-bot/internal/redisstore"
+	"github.com/appreg-bot/appreg-bot/internal/redisstore/redistest"
 	"github.com/appreg-bot/appreg-bot/internal/slackfake"
 	"github.com/appreg-bot/appreg-bot/internal/wizard"
 )
@@ -33,24 +33,31 @@ import (
 // authorise, store the conversation in Redis, enqueue its job) with the jobs
 // held until the timer stops; "ack+jobs" is the same with the jobs running
 // beside the acknowledgements, as they do in production (here they fail at
-// once, the heaviest case). Run it
-// against a real Redis with REDIS_TEST_URL set (CI does); otherwise it uses
-// miniredis. It reports p50 and p99 latency in milliseconds.
+// once, the heaviest case). It runs against every Redis the environment
+// names (redistest.AllFromEnv: REDIS_TEST_URL's server first, then
+// REDIS_TEST_ADDRS's Cluster or Sentinel set), one sub-benchmark each named
+// after its kind, so that a server and a Cluster are measured in one run;
+// with none it uses miniredis. It reports p50 and p99 latency in
+// milliseconds.
 func BenchmarkAck(b *testing.B) {
-	const secret = "8f742231b10e8888abcd99yyyzzz85a5"
-	var rdb redis.UniversalClient
-	if u := os.Getenv("REDIS_TEST_URL"); u != "" {
-		o, err := redis.ParseURL(u)
-		if err != nil {
+	targets := redistest.AllFromEnv()
+	if len(targets) == 0 {
+		rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(b).Addr(), PoolSize: 256})
+		defer rdb.Close()
+		b.Run("miniredis", func(b *testing.B) { benchAck(b, rdb) })
+		return
+	}
+	for _, t := range targets {
+		rdb := t.Client(b, 256)
+		if err := redistest.Flush(context.Background(), rdb); err != nil {
 			b.Fatal(err)
 		}
-		o.PoolSize = 256
-		rdb = redis.NewClient(o)
-		rdb.FlushDB(context.Background())
-	} else {
-		rdb = redis.NewClient(&redis.Options{Addr: miniredis.RunT(b).Addr(), PoolSize: 256})
+		b.Run(t.Kind(), func(b *testing.B) { benchAck(b, rdb) })
 	}
-	defer rdb.Close()
+}
+
+func benchAck(b *testing.B, rdb redis.UniversalClient) {
+	const secret = "8f742231b10e8888abcd99yyyzzz85a5"
 	warmUp(b, rdb)
 	tenant := fakes.NewTenant()
 	// Sign-ins fail at once so that background jobs end quickly.

@@ -401,6 +401,19 @@ type Store interface {
 	Session(ctx context.Context, conversation string) ([]byte, error)
 	DropSession(ctx context.Context, conversation string) error
 
+	// SaveHandover stores an encrypted sign-in handover (HandingOver) for a
+	// conversation for at most ttl; DropHandover removes it; Handover
+	// returns nil when absent.
+	SaveHandover(ctx context.Context, conversation string, sealed []byte, ttl time.Duration) error
+	Handover(ctx context.Context, conversation string) ([]byte, error)
+	DropHandover(ctx context.Context, conversation string) error
+	// HandBack records that a replica released conversations it was working
+	// on (it is shutting down). HandedBack returns a number that changes
+	// with every HandBack: replicas that see it change look for work at
+	// once rather than at their next sweep.
+	HandBack(ctx context.Context) error
+	HandedBack(ctx context.Context) (int64, error)
+
 	// SaveRegistration records a registration, new or changed, and appends
 	// what changed to its history. The first save of a registration holds
 	// its name for each of its services for good.

@@ -394,9 +394,14 @@ func credentialReason(err error, secret string) string {
 
 // publicClient is an MSAL public client for one tenant with its own cache.
 func (t *Tenant) publicClient(tenant string, tc *tokenCache) (public.Client, error) {
+	return t.publicClientWith(tenant, tc, t.cfg.HTTPClient)
+}
+
+// publicClientWith is publicClient over another HTTP client.
+func (t *Tenant) publicClientWith(tenant string, tc *tokenCache, hc *http.Client) (public.Client, error) {
 	client, err := public.New(t.cfg.ClientID,
 		public.WithAuthority(t.cfg.AuthorityHost+tenant),
-		public.WithHTTPClient(t.cfg.HTTPClient),
+		public.WithHTTPClient(hc),
 		public.WithInstanceDiscovery(false),
 		public.WithCache(tc),
 		public.WithClientCapabilities([]string{"cp1"}), // CAE: Graph may send claims challenges

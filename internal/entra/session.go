@@ -99,7 +99,7 @@ func newGraphHTTPClient(base http.RoundTripper) *http.Client {
 		core.NewGraphTelemetryHandler(&opts),
 		khttp.NewUrlReplaceHandler(true, map[string]string{"/users/me-token-to-replace": "/me"}),
 		khttp.NewCompressionHandler(),
-		khttp.NewRetryHandler(),
+		newRetryHandler(), // within maxGraphWait: throttle.go
 		khttp.NewRedirectHandler(),
 		khttp.NewParametersNameDecodingHandler(),
 		khttp.NewUserAgentHandler(),
@@ -530,7 +530,10 @@ func (s *session) graphError(ctx context.Context, what string, err error) error 
 		kind, text = appreg.KindConflict, "Something in the tenant got there first: could not "+what+"."
 	case status == http.StatusForbidden || status == http.StatusUnauthorized:
 		kind, text = appreg.KindForbidden, "The admin who signed in is not allowed to "+what+"."
-	case status == http.StatusTooManyRequests || status >= 500:
+	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
+		s.log.WarnContext(ctx, "graph call throttled", "what", what, "status", status, "code", code, "err", detail)
+		return throttled(err, detail, what)
+	case status >= 500:
 		kind, text = appreg.KindUnavailable, "Microsoft Graph is busy or unavailable: could not "+what+". Please try again in a few minutes."
 	default:
 		kind, text = appreg.KindInternal, "Microsoft Graph refused to "+what+"."

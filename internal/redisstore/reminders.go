@@ -76,7 +76,7 @@ func remMember(id reminders.SecretID, slot reminders.Slot) string {
 func remMillis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 func remUnavailable(err error) error {
-	return appreg.Wrap(appreg.KindUnavailable, err, "The bot's storage is temporarily unavailable. Please try again in a minute.")
+	return appreg.Wrap(appreg.KindUnavailable, fmt.Errorf("%w: %w", appreg.ErrStoreUnavailable, err), storeDown)
 }
 
 // remScheduleScript replaces a secret's schedule.

@@ -102,8 +102,13 @@ end
 return 0
 `)
 
+// storeDown is what a person hears when the store does not answer: the
+// acknowledgement path gives up within its budget, so trying again soon is
+// the right advice.
+const storeDown = "The bot's storage is not answering right now. Please try again in a moment."
+
 func unavailable(err error) error {
-	return appreg.Wrap(appreg.KindUnavailable, err, "The bot's storage is temporarily unavailable. Please try again in a minute.")
+	return appreg.Wrap(appreg.KindUnavailable, fmt.Errorf("%w: %w", appreg.ErrStoreUnavailable, err), storeDown)
 }
 
 // CreateConversation implements appreg.Store in one pipeline: claim the

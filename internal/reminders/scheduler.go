@@ -219,13 +219,21 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.log.Warn("reminder lease not released", "err", err)
 		}
 	}()
+	down := false // the store did not answer last time: said once, not at every scan
 	for {
 		held, err := s.store.AcquireLease(ctx, s.cfg.Replica, s.cfg.LeaseTTL)
 		if ctx.Err() != nil {
 			return nil
 		}
+		switch {
+		case err != nil && !down:
+			s.log.WarnContext(ctx, "reminder lease: store unavailable; scans pause until it answers", "err", err)
+			down = true
+		case err == nil && down:
+			s.log.InfoContext(ctx, "reminder lease: store answers again; scans resume")
+			down = false
+		}
 		if err != nil {
-			s.log.WarnContext(ctx, "reminder lease: store unavailable", "err", err)
 			held = false
 		}
 		switch {

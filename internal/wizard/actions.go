@@ -58,8 +58,14 @@ func (w *Wizard) Act(ctx context.Context, a appreg.Action) (appreg.Answer, error
 		w.log.Warn("unknown action", "action", a.ActionID, "user", a.Caller.User.ID)
 		return appreg.Notice(msgBrokenButton()), nil
 	}
+	// The store time of the click's first answer is bounded (ackContext):
+	// during an outage the person hears so within the platform's deadline.
+	// What the click then starts (a post, an update that waits out a rate
+	// limit) keeps the caller's context.
+	ackCtx, cancel := w.ackContext(ctx)
+	defer cancel()
 	if a.DeliveryID != "" {
-		first, err := w.store.FirstDelivery(ctx, "act:"+a.DeliveryID, deliveryTTL)
+		first, err := w.store.FirstDelivery(ackCtx, "act:"+a.DeliveryID, deliveryTTL)
 		if err != nil {
 			return appreg.Answer{}, err
 		}
@@ -80,7 +86,7 @@ func (w *Wizard) Act(ctx context.Context, a appreg.Action) (appreg.Answer, error
 	if h.free != nil {
 		return h.free(ctx, a)
 	}
-	c, err := w.store.Conversation(ctx, a.Value)
+	c, err := w.store.Conversation(ackCtx, a.Value)
 	if err != nil {
 		return appreg.Notice(say(appreg.IconWarn, appreg.ErrorMessage(err))), nil
 	}
@@ -214,8 +220,10 @@ func (w *Wizard) clickCancel(ctx context.Context, a appreg.Action, c *appreg.Con
 	return appreg.Answer{}, w.cancel(ctx, c, a.Caller)
 }
 
-// Submit implements appreg.Bot.
+// Submit implements appreg.Bot. Like Command it spends at most AckTimeout.
 func (w *Wizard) Submit(ctx context.Context, s appreg.Submission) (map[string]string, error) {
+	ctx, cancel := w.ackContext(ctx)
+	defer cancel()
 	if s.FormID == FormReject {
 		return w.reject(ctx, s)
 	}

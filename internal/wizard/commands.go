@@ -28,8 +28,11 @@ var (
 // digits, dots, dashes or underscores, starting with a letter or digit.
 func ValidService(s string) bool { return servicePattern.MatchString(s) }
 
-// Command implements appreg.Bot.
+// Command implements appreg.Bot. It spends at most AckTimeout on it: a
+// store that does not answer gets the caller "try again in a moment".
 func (w *Wizard) Command(ctx context.Context, cmd appreg.Command) appreg.Reply {
+	ctx, cancel := w.ackContext(ctx)
+	defer cancel()
 	args := strings.Fields(cmd.Text)
 	name := "help"
 	if len(args) > 0 {

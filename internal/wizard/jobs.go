@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"time"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
@@ -57,10 +58,45 @@ func (w *Wizard) run(id string, job func(ctx context.Context, c *appreg.Conversa
 		if err == nil {
 			err = job(ctx, c)
 		}
+		for storeDown(err) && ctx.Err() == nil {
+			// The store went away under the job: no failure to report, the
+			// job waits for it and continues from what is stored.
+			if err = w.afterOutage(ctx, id, lease, owner); err == errLeaseLost {
+				return
+			}
+		}
 		if err != nil && ctx.Err() == nil {
 			w.jobFailed(id, err)
 		}
 	})
+}
+
+// errLeaseLost ends a job whose conversation another replica took while the
+// store was down.
+var errLeaseLost = errors.New("lease lost during a store outage")
+
+// afterOutage waits for the store, takes the job's lease again and resumes
+// the conversation from its stored state. It returns errLeaseLost when
+// another replica took the conversation meanwhile.
+func (w *Wizard) afterOutage(ctx context.Context, id, lease, owner string) error {
+	w.log.Warn("store unavailable; the conversation waits for it", "conversation", id)
+	if !w.storeBack(ctx) {
+		return ctx.Err()
+	}
+	ok, err := w.store.AcquireLease(ctx, lease, owner, w.cfg.LeaseTTL)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		w.log.Info("conversation taken over by another replica during a store outage", "conversation", id)
+		return errLeaseLost
+	}
+	w.log.Info("store back; the conversation goes on", "conversation", id)
+	c, err := w.store.Conversation(ctx, id)
+	if err != nil {
+		return err
+	}
+	return w.resume(ctx, c)
 }
 
 // acquire takes a job's lease, waiting up to wait for another holder.

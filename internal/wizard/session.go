@@ -100,5 +100,6 @@ func (w *Wizard) forgetSession(ctx context.Context, id string) {
 	w.mu.Unlock()
 	if w.sealer != nil {
 		_ = w.store.DropSession(ctx, id)
+		_ = w.store.DropHandover(ctx, id)
 	}
 }

@@ -55,36 +55,53 @@ func (w *Wizard) signIn(ctx context.Context, c *appreg.Conversation) error {
 		return w.expire(ctx, c, reasonEntraUnreachable())
 	}
 	code := attempt.Code()
+	// Stored before anyone sees the code: from then on a restart hands the
+	// sign-in over rather than lose it.
+	w.keepHandover(ctx, c, attempt)
 	if err := w.move(ctx, c, appreg.StateAwaitingSignIn, func(c *appreg.Conversation) {
 		c.CodeExpires = code.ExpiresAt
 		c.Reason = nil
 	}); err != nil {
+		w.dropHandover(c)
 		return err
 	}
 	if err := w.tell(ctx, c, msgDeviceCode(c, code, w.cfg.Location)); err != nil {
 		// Nobody can sign in with a code nobody saw.
 		w.log.Warn("device code not delivered", "conversation", c.ID, "err", err)
+		w.dropHandover(c)
 		return w.expire(ctx, c, reasonCodeNotDelivered(err))
 	}
+	return w.waitSignIn(ctx, c, attempt)
+}
 
-	waitCtx, cancel := context.WithDeadline(ctx, code.ExpiresAt.Add(5*time.Second))
+// waitSignIn waits for the admin to use the code shown for c (by this
+// replica, or by one that handed the sign-in over), then goes on.
+func (w *Wizard) waitSignIn(ctx context.Context, c *appreg.Conversation, attempt appreg.SignIn) error {
+	waitCtx, cancel := context.WithDeadline(ctx, attempt.Code().ExpiresAt.Add(5*time.Second))
 	defer cancel()
 	panics.Go(w.log, w.obs.Panic, func() { w.watch(waitCtx, cancel, c.ID, c.Version) }, "conversation", c.ID)
 	sess, err := attempt.Wait(waitCtx)
+	if err == nil {
+		// Kept until the conversation records it: a store outage must not
+		// lose a sign-in the admin has made.
+		w.holdSignIn(c.ID, sess)
+	}
 
 	// The conversation may have moved on (cancelled) while we waited.
-	cur, lerr := w.store.Conversation(ctx, c.ID)
+	cur, lerr := w.reload(ctx, c.ID)
 	if lerr != nil {
 		return lerr
 	}
+	w.dropHandover(c) // the sign-in has ended: nobody needs to poll again
 	if cur.Version != c.Version {
+		w.holdSignIn(c.ID, nil)
 		return nil
 	}
 	*c = *cur
 	if err != nil {
 		return w.signInFailed(ctx, c, err)
 	}
-	return w.signedIn(ctx, c, sess)
+	return w.signedInHeld(ctx, c, sess)
 }
 
 // watch cancels a sign-in wait when the conversation changes in the store,

@@ -83,7 +83,23 @@ func (w *Wizard) resume(ctx context.Context, c *appreg.Conversation) error {
 			return w.expireApproval(ctx, c)
 		}
 	case appreg.StateAwaitingSignIn:
-		// We hold the lease, so nobody is waiting for this sign-in any more.
+		// We hold the lease, so nobody is waiting for this sign-in any more:
+		// it was made during a store outage, or handed over by a replica
+		// that shut down, or lost with its replica.
+		if sess := w.heldSignIn(c.ID); sess != nil {
+			return w.signedInHeld(ctx, c, sess)
+		}
+		attempt, err := w.resumeSignIn(ctx, c)
+		if err != nil {
+			if storeDown(err) {
+				return err
+			}
+			w.log.Warn("sign-in handover not resumed now; the next sweep tries again", "conversation", c.ID, "err", err)
+			return nil
+		}
+		if attempt != nil {
+			return w.waitSignIn(ctx, c, attempt)
+		}
 		return w.expire(ctx, c, reasonSignInInterrupted())
 	case appreg.StateSignedIn:
 		if c.Flow == appreg.FlowOnboard {

@@ -20,6 +20,12 @@
 //     also stored encrypted (AES-256-GCM) so another replica can continue.
 //     Without one, a conversation that meets another replica asks for a new
 //     sign-in.
+//   - A replica that shuts down hands its conversations back at once, and a
+//     sign-in being waited for is handed over sealed with the state key, so
+//     that another replica goes on waiting for the same code (handover.go).
+//   - The store may go away for a while: deliveries are answered within
+//     AckTimeout, and jobs wait for the store and continue rather than fail
+//     (outage.go).
 //   - Everything the engine says is written in messages.go, as structured
 //     text (appreg.Text): no platform's markup, ids or idioms are known here.
 //     The chat port says things by intent (post, reply in a thread, update,
@@ -29,7 +35,8 @@
 // Files: commands.go (what people type), actions.go (what they click and
 // submit), signin.go, onboard.go, registration.go and roles.go (the flows),
 // sweep.go (recovery), jobs.go (leases and steps), session.go (the admin's
-// session), refs.go (action ids and button values), messages.go.
+// session), handover.go (rolling restarts), outage.go (store outages),
+// refs.go (action ids and button values), messages.go.
 package wizard
 
 import (
@@ -78,6 +85,15 @@ type Config struct {
 	LeaseTTL time.Duration
 	// RecoveryInterval is how often the sweep runs.
 	RecoveryInterval time.Duration
+	// HandBackPoll is how often the engine checks whether another replica
+	// handed conversations back (it shut down), to sweep at once.
+	HandBackPoll time.Duration
+	// AckTimeout bounds the store time of a command, click or form
+	// submission, so that it is answered within the chat platform's
+	// deadline (Slack's 3 s) even when the store does not answer.
+	AckTimeout time.Duration
+	// CloseTimeout bounds how long Close waits for jobs to stop.
+	CloseTimeout time.Duration
 	// SimulatedTenant labels the tenant as a stand-in in the help.
 	SimulatedTenant bool
 	// Roles are the directory roles a role change may name.
@@ -123,6 +139,15 @@ func (c *Config) defaults() {
 	}
 	if c.RecoveryInterval == 0 {
 		c.RecoveryInterval = time.Minute
+	}
+	if c.HandBackPoll == 0 {
+		c.HandBackPoll = 2 * time.Second
+	}
+	if c.AckTimeout == 0 {
+		c.AckTimeout = 2 * time.Second
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = 10 * time.Second
 	}
 	if len(c.Roles) == 0 {
 		c.Roles = DefaultRoles()
@@ -179,6 +204,7 @@ type Wizard struct {
 
 	mu        sync.Mutex
 	sessions  map[string]appreg.Session // by conversation id
+	signIns   map[string]appreg.Session // made, not yet recorded (outage.go)
 	operators map[string]membership     // by platform and user id
 }
 
@@ -258,15 +284,18 @@ func New(cfg Config, d Deps) (*Wizard, error) {
 		cfg: cfg, store: d.Store, chat: d.Chat, tenant: d.Tenant, reminders: d.Reminders, sinks: d.Sinks, snoozer: d.Snoozer, schedule: d.Schedule,
 		log: d.Logger, obs: d.Observer, now: d.Now, goJob: d.Go,
 		owner: newID(), sealer: s, ctx: ctx, stop: cancel,
-		sessions: map[string]appreg.Session{}, operators: map[string]membership{},
+		sessions: map[string]appreg.Session{}, signIns: map[string]appreg.Session{}, operators: map[string]membership{},
 	}
 	w.clickTable = w.clicks()
 	return w, nil
 }
 
 // Start runs the recovery sweep now and then every RecoveryInterval until
-// Close.
+// Close, and sweeps within HandBackPoll of another replica handing
+// conversations back.
 func (w *Wizard) Start() {
+	last, known := w.handBacks()
+	w.jobs.Go(func() { w.watchHandBacks(last, known) })
 	w.jobs.Add(1)
 	go func() {
 		defer w.jobs.Done()
@@ -287,13 +316,23 @@ func (w *Wizard) Start() {
 	}()
 }
 
-// Close stops all jobs and waits for them. Conversations stay as stored:
-// a sign-in being waited for is picked up by the next sweep of any replica,
-// which tells the user to get a new code; a creation resumes where it
+// Close stops all jobs, waits for them (at most CloseTimeout) and tells the
+// other replicas that it handed its conversations back. Every job releases
+// its conversation's lease as it stops, so another replica's sweep continues
+// it within HandBackPoll: a sign-in being waited for goes on being waited
+// for there when it could be handed over (a state key is configured), or
+// else the user is asked to get a new code; a creation resumes where it
 // stopped.
 func (w *Wizard) Close() {
 	w.stop()
-	w.jobs.Wait()
+	done := make(chan struct{})
+	go func() { w.jobs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.CloseTimeout):
+		w.log.Warn("jobs still stopping at shutdown; their leases expire by themselves", "waited", w.cfg.CloseTimeout)
+	}
+	w.handBack()
 }
 
 // authorized reports whether the caller may use the bot. The platform's

@@ -521,7 +521,7 @@ func TestRedisDownIsToldAndRecovers(t *testing.T) {
 	h := newHarness(t)
 	h.mr.Close()
 	r := h.command(requester, "new contoso.com")
-	if !strings.Contains(r.Text, "temporarily unavailable") {
+	if !strings.Contains(r.Text, "try again in a moment") {
 		t.Fatalf("reply = %q", r.Text)
 	}
 	if err := h.mr.Restart(); err != nil {
