@@ -52,7 +52,7 @@ func (w *Wizard) keepHandover(ctx context.Context, c *appreg.Conversation, attem
 		w.log.Warn("sign-in not handed over: no handover", "conversation", c.ID, "err", err)
 		return
 	}
-	if err := w.store.SaveHandover(ctx, c.ID, w.sealer.seal(data, handoverAD(c.ID)), ttl); err != nil {
+	if err := w.store.SaveHandover(ctx, c.ID, w.sealer.Seal(data, []byte(handoverAD(c.ID))), ttl); err != nil {
 		w.log.Warn("sign-in handover not stored; a restart would ask for a new code", "conversation", c.ID, "err", err)
 	}
 }
@@ -82,7 +82,7 @@ func (w *Wizard) resumeSignIn(ctx context.Context, c *appreg.Conversation) (appr
 	if err != nil || sealed == nil {
 		return nil, err
 	}
-	data, err := w.sealer.open(sealed, handoverAD(c.ID))
+	data, err := w.sealer.Open(sealed, []byte(handoverAD(c.ID)))
 	if err != nil {
 		w.log.Warn("sign-in handover does not open (state key changed?)", "conversation", c.ID)
 		return nil, nil

@@ -2,48 +2,9 @@ package wizard
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"errors"
-	"fmt"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 )
-
-// sealer encrypts admin sessions with AES-256-GCM before they reach the
-// store. The conversation id is the additional data, so a sealed session
-// cannot be replayed into another conversation.
-type sealer struct{ aead cipher.AEAD }
-
-func newSealer(key []byte) (*sealer, error) {
-	if len(key) != 32 {
-		return nil, fmt.Errorf("state key: %d bytes, want 32", len(key))
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("state key: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("state key: %w", err)
-	}
-	return &sealer{aead: aead}, nil
-}
-
-func (s *sealer) seal(plain []byte, id string) []byte {
-	nonce := make([]byte, s.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return s.aead.Seal(nonce, nonce, plain, []byte(id))
-}
-
-func (s *sealer) open(sealed []byte, id string) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("sealed session too short")
-	}
-	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(id))
-}
 
 // keepSession holds the admin's session for a conversation: in memory, and
 // sealed in the store when a state key is configured.
@@ -59,7 +20,7 @@ func (w *Wizard) keepSession(ctx context.Context, id string, sess appreg.Session
 		w.log.Warn("admin session not exportable; other replicas will ask for a new sign-in", "conversation", id, "err", err)
 		return
 	}
-	if err := w.store.SaveSession(ctx, id, w.sealer.seal(plain, id), w.cfg.IdleTimeout); err != nil {
+	if err := w.store.SaveSession(ctx, id, w.sealer.Seal(plain, []byte(id)), w.cfg.IdleTimeout); err != nil {
 		w.log.Warn("admin session not stored; other replicas will ask for a new sign-in", "conversation", id, "err", err)
 	}
 }
@@ -78,7 +39,7 @@ func (w *Wizard) session(ctx context.Context, c *appreg.Conversation) appreg.Ses
 	if err != nil || sealed == nil {
 		return nil
 	}
-	plain, err := w.sealer.open(sealed, c.ID)
+	plain, err := w.sealer.Open(sealed, []byte(c.ID))
 	if err != nil {
 		w.log.Warn("stored admin session does not open (state key changed?)", "conversation", c.ID)
 		return nil

@@ -41,6 +41,7 @@ package wizard
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -48,6 +49,7 @@ import (
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/panics"
+	"github.com/appreg-bot/appreg-bot/internal/seal"
 )
 
 // Config holds the wizard's settings. Zero values take the defaults of
@@ -194,7 +196,7 @@ type Wizard struct {
 	obs      Observer
 	now      func() time.Time
 	owner    string // this replica's name in leases
-	sealer   *sealer
+	sealer   *seal.Sealer
 
 	ctx  context.Context // parent of all jobs; cancelled by Close
 	stop context.CancelFunc
@@ -272,11 +274,11 @@ func New(cfg Config, d Deps) (*Wizard, error) {
 	if d.Go == nil {
 		d.Go = func(job func()) { go job() }
 	}
-	var s *sealer
+	var s *seal.Sealer
 	if cfg.StateKey != nil {
 		var err error
-		if s, err = newSealer(cfg.StateKey); err != nil {
-			return nil, err
+		if s, err = seal.New(cfg.StateKey); err != nil {
+			return nil, fmt.Errorf("state key: %w", err)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
