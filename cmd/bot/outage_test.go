@@ -134,6 +134,23 @@ func (e *env) finishOnboarding(m *Main, conv, name string) {
 	}
 }
 
+// waitingOnRealRedis starts a real redis-server and a bot replica on it,
+// and an onboarding that waits for the admin's sign-in.
+func waitingOnRealRedis(t *testing.T) (*redistest.Server, *env, *Main, string) {
+	t.Helper()
+	srv := redistest.StartServer(t)
+	e := newEnvOn(t, map[string]string{"REDIS_URL": srv.URL()})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(e.logs.String())
+		}
+	})
+	m := e.start(map[string]string{"BOT_STATE_KEY": stateKey})
+	e.command(m, "U1", "new contoso.onmicrosoft.com")
+	e.waitCall("chat.postEphemeral", "Sign-in code")
+	return srv, e, m, e.conversation()
+}
+
 // TestRedisOutageMidConversation stops Redis (a real redis-server with its
 // append-only file, as a managed Redis keeps its data) for about 10 s while
 // the bot waits for the admin's sign-in. During the outage a command and a
@@ -142,17 +159,7 @@ func (e *env) finishOnboarding(m *Main, conv, name string) {
 // conversation goes on, and the tenant ends with one registration and one
 // secret.
 func TestRedisOutageMidConversation(t *testing.T) {
-	srv := redistest.StartServer(t)
-	e := newEnvOn(t, map[string]string{"REDIS_URL": srv.URL()})
-	defer func() {
-		if t.Failed() {
-			t.Log(e.logs.String())
-		}
-	}()
-	m := e.start(map[string]string{"BOT_STATE_KEY": stateKey})
-	e.command(m, "U1", "new contoso.onmicrosoft.com")
-	e.waitCall("chat.postEphemeral", "Sign-in code")
-	conv := e.conversation()
+	srv, e, m, conv := waitingOnRealRedis(t)
 	e.waitReady(m, http.StatusOK)
 
 	srv.Stop()
@@ -176,17 +183,7 @@ func TestRedisOutageMidConversation(t *testing.T) {
 // are still answered "try again in a moment" within Slack's deadline, and
 // the conversation goes on when Redis does.
 func TestRedisHungAnswersInTime(t *testing.T) {
-	srv := redistest.StartServer(t)
-	e := newEnvOn(t, map[string]string{"REDIS_URL": srv.URL()})
-	defer func() {
-		if t.Failed() {
-			t.Log(e.logs.String())
-		}
-	}()
-	m := e.start(map[string]string{"BOT_STATE_KEY": stateKey})
-	e.command(m, "U1", "new contoso.onmicrosoft.com")
-	e.waitCall("chat.postEphemeral", "Sign-in code")
-	conv := e.conversation()
+	srv, e, m, conv := waitingOnRealRedis(t)
 
 	srv.Freeze()
 	e.whileDown(m, conv)
