@@ -264,7 +264,10 @@ func (s *Sink) Deliver(ctx context.Context, c appreg.Credential) (appreg.Deliver
 	for attempt := 1; ; attempt++ {
 		res := s.attempt(ctx, id, body)
 		if res.ok() {
-			if err := s.opt.Outbox.Done(context.WithoutCancel(ctx), id); err != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			err := s.opt.Outbox.Done(dctx, id)
+			cancel()
+			if err != nil {
 				s.opt.Log.Warn("webhook event delivered but still recorded: it may be sent again (same webhook-id)", "id", id, "err", err)
 			}
 			s.opt.Log.Info("webhook event delivered", "id", id, "type", typ, "key_id", c.KeyID, "attempts", attempt)
@@ -380,19 +383,23 @@ func (s *Sink) continueEvent(ctx context.Context, p Pending) {
 	}
 	res := s.attempt(ctx, p.ID, body)
 	attempts := p.Attempts + 1
+	// What the attempt came to is recorded even when the worker is being
+	// stopped: a delivered event must not be sent again.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	switch {
 	case res.ok():
-		_ = s.opt.Outbox.Done(ctx, p.ID)
+		_ = s.opt.Outbox.Done(rctx, p.ID)
 		s.opt.Log.Info("webhook event delivered", "id", p.ID, "type", p.Type, "key_id", p.KeyID, "attempts", attempts)
 	case ctx.Err() != nil:
-		_ = s.opt.Outbox.Retry(context.WithoutCancel(ctx), p.ID, p.Attempts, s.opt.Now())
+		_ = s.opt.Outbox.Retry(rctx, p.ID, p.Attempts, s.opt.Now())
 	case !res.retry() || attempts >= p.Budget:
-		_ = s.opt.Outbox.Done(ctx, p.ID)
+		_ = s.opt.Outbox.Done(rctx, p.ID)
 		s.opt.Log.Error("webhook event given up", "id", p.ID, "type", p.Type, "key_id", p.KeyID, "attempts", attempts,
 			"since", p.Since, "outcome", res.String())
 	default:
 		wait := s.backoff(attempts, res.retryAfter)
-		_ = s.opt.Outbox.Retry(ctx, p.ID, attempts, s.opt.Now().Add(wait))
+		_ = s.opt.Outbox.Retry(rctx, p.ID, attempts, s.opt.Now().Add(wait))
 		s.opt.Log.Info("webhook attempt failed, retrying", "id", p.ID, "type", p.Type, "attempt", attempts, "outcome", res.String(), "wait", wait)
 	}
 }

@@ -341,7 +341,7 @@ func TestRetire(t *testing.T) {
 	done := make(chan struct{})
 	go func() { e.sink.Run(runCtx); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(e.rcv.Accepted()) < 2 && time.Now().Before(deadline) {
+	for (len(e.rcv.Accepted()) < 2 || e.pending(t) > 0) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
