@@ -170,25 +170,42 @@ func (e *env) start(extra map[string]string, platforms ...platform) *Main {
 // startWith runs one bot replica, letting set change its Main first.
 func (e *env) startWith(extra map[string]string, set func(*Main)) *Main {
 	e.t.Helper()
-	vars := map[string]string{
+	cfg := e.config(map[string]string{
 		"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": signingSecret, "SLACK_API_URL": e.slack.URL() + "/",
+	}, extra)
+	return e.startConfig(cfg, set)
+}
+
+// config loads the settings of a test replica: those every test replica
+// has, the test Redis, the platform's, then extra.
+func (e *env) config(platform, extra map[string]string) Config {
+	e.t.Helper()
+	vars := map[string]string{
 		"BOT_LISTEN_ADDR": "127.0.0.1:0", "BOT_SIMULATED_TENANT": "true", "BOT_VALIDATION_BACKOFF": "20ms",
 		"BOT_OPERATORS": "*",
 	}
+	maps.Copy(vars, platform)
 	maps.Copy(vars, e.redis)
-	for k, v := range extra {
-		vars[k] = v
-	}
+	maps.Copy(vars, extra)
 	cfg, err := LoadConfig(func(k string) string { return vars[k] })
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return cfg
+}
+
+// startConfig runs one bot replica with cfg against the stand-in tenant,
+// letting set (when not nil) change its Main first.
+func (e *env) startConfig(cfg Config, set func(*Main)) *Main {
+	e.t.Helper()
 	tenant, err := entra.New(entra.Config{ClientID: e.sim.ClientID(), AuthorityHost: e.sim.URL(), GraphEndpoint: e.sim.URL(), HTTPClient: e.sim.Client()})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	m := &Main{Config: cfg, Tenant: tenant, LogOutput: e.logs, reminderScan: 100 * time.Millisecond}
-	set(m)
+	if set != nil {
+		set(m)
+	}
 	if err := m.Start(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/appreg-bot/appreg-bot/handlers/teams"
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
-	"github.com/appreg-bot/appreg-bot/internal/entra"
 	"github.com/appreg-bot/appreg-bot/internal/teamsfake"
 	"github.com/appreg-bot/appreg-bot/internal/wizard"
 )
@@ -59,25 +56,15 @@ func newTeamsEnv(t *testing.T) *teamsEnv {
 // start runs one replica with Teams only.
 func (e *teamsEnv) start(extra map[string]string) *Main {
 	e.t.Helper()
-	vars := map[string]string{
+	cfg := e.env.config(map[string]string{
 		"TEAMS_APP_ID": teamsAppID, "TEAMS_APP_PASSWORD": teamsPassword, "TEAMS_OPENID_METADATA_URL": e.bf.MetadataURL(),
 		"AZURE_AUTHORITY_HOST": e.bf.AuthorityHost(), "TEAMS_APPROVALS_CHANNEL": teamsApprove,
-		"BOT_LISTEN_ADDR": "127.0.0.1:0", "BOT_SIMULATED_TENANT": "true", "BOT_VALIDATION_BACKOFF": "20ms",
-		"BOT_OPERATORS": "*",
-	}
-	maps.Copy(vars, e.redis)
-	for k, v := range extra {
-		vars[k] = v
-	}
-	cfg, err := LoadConfig(func(k string) string { return vars[k] })
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	}, extra)
 	if cfg.Slack != nil || cfg.Teams == nil {
 		e.t.Fatalf("platforms: slack %v, teams %v", cfg.Slack, cfg.Teams)
 	}
 	cfg.Teams.HTTPClient = e.bf.Client()
-	return e.env.startConfig(cfg)
+	return e.env.startConfig(cfg, nil)
 }
 
 // activity is an activity from Teams in a conversation: the channel
@@ -780,32 +767,11 @@ func TestTeamsOtherDeliveries(t *testing.T) {
 	}
 }
 
-// startConfig runs one replica with a loaded configuration (env.start
-// loads Slack's).
-func (e *env) startConfig(cfg Config) *Main {
-	e.t.Helper()
-	tenant, err := entra.New(entra.Config{ClientID: e.sim.ClientID(), AuthorityHost: e.sim.URL(), GraphEndpoint: e.sim.URL(), HTTPClient: e.sim.Client()})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	m := &Main{Config: cfg, Tenant: tenant, LogOutput: e.logs, reminderScan: 100 * time.Millisecond}
-	if err := m.Start(e.ctx); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { m.Close() })
-	return m
-}
-
 func teamsPlace(conv string) appreg.Place {
 	return appreg.Place{Platform: teams.Platform, Channel: conv}
 }
 
 func appregMessage(s string) appreg.Message { return appreg.Message{Text: appreg.T(s)} }
-
-var (
-	_              = context.Background
-	httptestServer = httptest.NewServer
-)
 
 func TestLoadTeamsConfig(t *testing.T) {
 	base := map[string]string{"TEAMS_APP_ID": teamsAppID, "TEAMS_APP_PASSWORD": "p", "AZURE_CLIENT_ID": "c", "BOT_OPERATORS": "*", "REDIS_URL": "redis://127.0.0.1:6379"}
@@ -905,7 +871,7 @@ type recordingConnector struct {
 
 func newRecordingConnector(t *testing.T) *recordingConnector {
 	rc := &recordingConnector{calls: make(chan recorded, 10)}
-	srv := httptestServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		rc.calls <- recorded{path: r.URL.EscapedPath(), auth: r.Header.Get("Authorization"), body: string(b)}
 		w.Header().Set("Content-Type", "application/json")
