@@ -400,28 +400,26 @@ func (s *session) GrantConsent(ctx context.Context, sp string, p appreg.Permissi
 }
 
 func (s *session) AddSecret(ctx context.Context, objectID, name string, lifetime time.Duration) (appreg.Secret, error) {
-	if err := s.t.call("AddSecret"); err != nil {
-		return appreg.Secret{}, err
-	}
-	s.t.mu.Lock()
-	defer s.t.mu.Unlock()
-	a := s.find(objectID)
-	if a == nil {
-		return appreg.Secret{}, appreg.Errorf(appreg.KindNotFound, "No application %s.", objectID)
-	}
-	capped := false
-	if s.t.MaxLifetime > 0 && lifetime > s.t.MaxLifetime {
-		lifetime, capped = s.t.MaxLifetime, true
-	}
-	s.t.seq++
-	sec := appreg.Secret{KeyID: fmt.Sprintf("key-%d", s.t.seq), Text: appreg.SecretText(fmt.Sprintf("s3cr3t~%d-DoNotLeak", s.t.seq)), Name: name,
-		Expires: s.t.Now().Add(lifetime), Capped: capped}
-	a.secrets[sec.KeyID] = sec
-	return sec, nil
+	return s.addCredential("AddSecret", objectID, lifetime, func(seq int, _, end time.Time) (appreg.Secret, error) {
+		return appreg.Secret{KeyID: fmt.Sprintf("key-%d", seq), Text: appreg.SecretText(fmt.Sprintf("s3cr3t~%d-DoNotLeak", seq)), Name: name, Expires: end}, nil
+	})
 }
 
 func (s *session) AddCertificate(ctx context.Context, objectID, name string, lifetime time.Duration, key appreg.PrivateKey) (appreg.Secret, error) {
-	if err := s.t.call("AddCertificate"); err != nil {
+	return s.addCredential("AddCertificate", objectID, lifetime, func(seq int, now, end time.Time) (appreg.Secret, error) {
+		cert, err := appreg.SelfSignedCertificate(key, name, now.Add(-5*time.Minute), end)
+		if err != nil {
+			return appreg.Secret{}, appreg.Wrap(appreg.KindInternal, err, "The certificate could not be made.")
+		}
+		return appreg.Secret{Kind: appreg.KindCertificate, KeyID: fmt.Sprintf("key-%d", seq), Name: name, Expires: cert.NotAfter,
+			Certificate: cert, Key: key, Thumbprint: appreg.Thumbprint(cert)}, nil
+	})
+}
+
+// addCredential adds the credential build makes, numbered seq and ending
+// at end: lifetime from now, or MaxLifetime when that is shorter (Capped).
+func (s *session) addCredential(call, objectID string, lifetime time.Duration, build func(seq int, now, end time.Time) (appreg.Secret, error)) (appreg.Secret, error) {
+	if err := s.t.call(call); err != nil {
 		return appreg.Secret{}, err
 	}
 	s.t.mu.Lock()
@@ -435,13 +433,12 @@ func (s *session) AddCertificate(ctx context.Context, objectID, name string, lif
 		lifetime, capped = s.t.MaxLifetime, true
 	}
 	now := s.t.Now()
-	cert, err := appreg.SelfSignedCertificate(key, name, now.Add(-5*time.Minute), now.Add(lifetime))
-	if err != nil {
-		return appreg.Secret{}, appreg.Wrap(appreg.KindInternal, err, "The certificate could not be made.")
-	}
 	s.t.seq++
-	sec := appreg.Secret{Kind: appreg.KindCertificate, KeyID: fmt.Sprintf("key-%d", s.t.seq), Name: name, Expires: cert.NotAfter, Capped: capped,
-		Certificate: cert, Key: key, Thumbprint: appreg.Thumbprint(cert)}
+	sec, err := build(s.t.seq, now, now.Add(lifetime))
+	if err != nil {
+		return appreg.Secret{}, err
+	}
+	sec.Capped = capped
 	a.secrets[sec.KeyID] = sec
 	return sec, nil
 }
