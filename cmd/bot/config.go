@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/reminders"
+	"github.com/appreg-bot/appreg-bot/internal/safeurl"
 	"github.com/appreg-bot/appreg-bot/internal/wizard"
 )
 
@@ -238,19 +238,10 @@ func checkURL(v string) error {
 		return nil
 	}
 	u, err := url.Parse(v)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
+	if err != nil || !safeurl.Allowed(u) {
 		return fmt.Errorf("want an https URL (http only to a loopback address)")
 	}
 	return nil
-}
-
-// loopback reports whether host is localhost or a loopback address.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // secrets are the configured values that must never reach a log line, for

@@ -15,6 +15,7 @@ import (
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/metrics"
 	"github.com/appreg-bot/appreg-bot/internal/redisstore"
+	"github.com/appreg-bot/appreg-bot/internal/safeurl"
 )
 
 // TeamsConfig is Microsoft Teams' part of the configuration. Teams is on
@@ -71,11 +72,7 @@ func loopbackAddr(addr string) bool {
 	if err != nil || host == "" {
 		return false
 	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return safeurl.Loopback(host)
 }
 
 // teamsPlatform is Microsoft Teams: POST /api/messages on the bot's

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -23,6 +22,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
+	"github.com/appreg-bot/appreg-bot/internal/safeurl"
 )
 
 const (
@@ -477,20 +477,11 @@ func errorBody(data []byte) string {
 // slash: https, or http to a loopback host; no user, query or fragment.
 func serviceBase(serviceURL string) (string, error) {
 	u, err := url.Parse(serviceURL)
-	ok := err == nil && u.Host != "" && u.User == nil && u.RawQuery == "" && u.Fragment == "" &&
-		(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname()))
+	ok := err == nil && u.User == nil && u.RawQuery == "" && u.Fragment == "" && safeurl.Allowed(u)
 	if !ok {
 		return "", appreg.Errorf(appreg.KindInvalid, "%s is not a Bot Framework service URL the bot sends to.", quote(serviceURL))
 	}
 	return strings.TrimRight(serviceURL, "/") + "/", nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // escapeID escapes a conversation or activity id for one path segment the

@@ -17,6 +17,7 @@ import (
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/panics"
+	"github.com/appreg-bot/appreg-bot/internal/safeurl"
 )
 
 // Invoke names and answer types.
@@ -164,7 +165,7 @@ func (h *Handler) read(r *http.Request) (*Activity, error) {
 	if err := json.Unmarshal(body, &act); err != nil {
 		return nil, appreg.Wrap(appreg.KindInvalid, err, "The request body is not a Bot Framework activity.")
 	}
-	if u, err := url.Parse(act.ServiceURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || !isLoopback(u.Hostname()) {
+	if u, err := url.Parse(act.ServiceURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || !safeurl.Loopback(u.Hostname()) {
 		return nil, refused("development mode accepts activities from a loopback serviceUrl only, not %s", quote(act.ServiceURL))
 	}
 	return &act, nil

@@ -37,6 +37,7 @@ import (
 
 	"github.com/appreg-bot/appreg-bot/internal/appreg"
 	"github.com/appreg-bot/appreg-bot/internal/panics"
+	"github.com/appreg-bot/appreg-bot/internal/safeurl"
 	"github.com/appreg-bot/appreg-bot/internal/seal"
 )
 
@@ -205,7 +206,7 @@ func ParseSecret(secret string) error {
 func New(opt Options) (*Sink, error) {
 	opt.defaults()
 	target, err := url.Parse(opt.URL)
-	if err != nil || target.Host == "" || (target.Scheme != "https" && !(target.Scheme == "http" && loopback(target.Hostname()))) {
+	if err != nil || !safeurl.Allowed(target) {
 		return nil, errors.New("webhook: the address must be https (http only on a loopback host)")
 	}
 	if err := ParseSecret(opt.Secret); err != nil {
@@ -226,10 +227,6 @@ func New(opt Options) (*Sink, error) {
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Sink{opt: opt, target: target, signer: signer, client: client, kick: make(chan struct{}, 1),
 		rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}, nil
-}
-
-func loopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
 // Name implements appreg.Sink.
