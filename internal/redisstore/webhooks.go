@@ -133,8 +133,7 @@ func (o *WebhookOutbox) Due(ctx context.Context, id string) (time.Time, bool, er
 	return time.UnixMilli(int64(score)), true, nil
 }
 
-// Pending returns how many webhook events wait, for the ops endpoint and
-// the tests.
+// Pending returns how many webhook events wait (the tests read it).
 func (o *WebhookOutbox) Pending(ctx context.Context) (int64, error) {
 	n, err := o.rdb.HLen(ctx, webhookEventsKey).Result()
 	if err != nil {
