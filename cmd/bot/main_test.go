@@ -91,6 +91,7 @@ func TestLoadConfig(t *testing.T) {
 		}},
 		{"key vault without url", with(base, "BOT_SECRET_SINKS", "keyvault"), "BOT_KEYVAULT_URL", nil},
 		{"key vault over http", with(with(base, "BOT_SECRET_SINKS", "keyvault"), "BOT_KEYVAULT_URL", "http://v.vault.azure.net/"), "BOT_KEYVAULT_URL", nil},
+		{"key vault url with a query", with(with(base, "BOT_SECRET_SINKS", "keyvault"), "BOT_KEYVAULT_URL", "https://v.vault.azure.net/?x=1"), "BOT_KEYVAULT_URL", nil},
 		{"key vault secret without ids", with(with(with(base, "BOT_SECRET_SINKS", "keyvault"), "BOT_KEYVAULT_URL", "https://v.vault.azure.net/"), "BOT_AZURE_CLIENT_SECRET", "x"), "BOT_AZURE_CLIENT_SECRET", nil},
 	}
 	for _, tt := range tests {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -87,8 +86,8 @@ func loadSinks(e settings, stateKey []byte) (SinkConfig, error) {
 		if s.KeyVaultURL == "" {
 			return s, fmt.Errorf("BOT_KEYVAULT_URL: required with the keyvault sink: the vault's URI, https://<vault name>.vault.azure.net/")
 		}
-		if u, err := url.Parse(s.KeyVaultURL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			return s, fmt.Errorf("BOT_KEYVAULT_URL: want the vault's URI, https://<vault name>.vault.azure.net/, with no path")
+		if _, err := keyvault.ParseVaultURL(s.KeyVaultURL); err != nil {
+			return s, fmt.Errorf("BOT_KEYVAULT_URL: %w", err)
 		}
 		if s.AzureClientSecret != "" && (s.AzureTenantID == "" || s.AzureClientID == "") {
 			return s, fmt.Errorf("BOT_AZURE_CLIENT_SECRET: needs BOT_AZURE_TENANT_ID and BOT_AZURE_CLIENT_ID (the bot's own app registration, not the sign-in app)")

@@ -147,16 +147,26 @@ type Sink struct {
 
 var _ appreg.Sink = (*Sink)(nil)
 
+// ParseVaultURL parses a vault's URI: https, a host, and no path, user,
+// query or fragment. Its error says what the URI must be.
+func ParseVaultURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, errors.New("must be a vault's URI, https://<vault name>.vault.azure.net/ (or its national cloud's), with no path")
+	}
+	return u, nil
+}
+
 // New returns a Sink for the vault at cfg.VaultURL. It makes no call; the
 // first delivery finds out whether the vault and the identity work. Errors
 // are of KindInvalid and name the setting.
 func New(cfg Config) (*Sink, error) {
-	u, err := url.Parse(strings.TrimSpace(cfg.VaultURL))
+	u, err := ParseVaultURL(cfg.VaultURL)
 	switch {
 	case cfg.VaultURL == "":
 		return nil, appreg.Errorf(appreg.KindInvalid, "BOT_KEYVAULT_URL is required for the keyvault sink: the vault's URI, e.g. https://<vault name>.vault.azure.net/.")
-	case err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
-		return nil, appreg.Errorf(appreg.KindInvalid, "BOT_KEYVAULT_URL must be a vault's URI, https://<vault name>.vault.azure.net/ (or its national cloud's), with no path.")
+	case err != nil:
+		return nil, appreg.Errorf(appreg.KindInvalid, "BOT_KEYVAULT_URL %s.", err)
 	case cfg.Credential == nil:
 		return nil, appreg.Errorf(appreg.KindInvalid, "The keyvault sink needs the bot's own identity (BOT_AZURE_TENANT_ID, BOT_AZURE_CLIENT_ID and BOT_AZURE_CLIENT_SECRET, or a workload or managed identity).")
 	}
