@@ -53,6 +53,15 @@ func (k CredentialKind) Noun() string {
 	return "secret"
 }
 
+// Named is the kind said explicitly: records keep a secret as "", a
+// Credential says "secret".
+func (k CredentialKind) Named() CredentialKind {
+	if k == KindCertificate {
+		return k
+	}
+	return KindSecret
+}
+
 // PrivateKey is a certificate's private key (*rsa.PrivateKey or
 // *ecdsa.PrivateKey). Printed, logged or encoded it is [REDACTED]; Signer
 // gives the key.

@@ -249,7 +249,7 @@ func (s *Sink) Name() string { return SinkName }
 //     carries the vault's Retry-After.
 //   - KindInternal: an answer the bot did not expect.
 func (s *Sink) Deliver(ctx context.Context, c appreg.Credential) (appreg.Delivered, error) {
-	kind := kindOf(c)
+	kind := c.Kind.Named()
 	name := ObjectName(kind, tenantDomain(c), c.Registration, c.Service)
 	d, err := s.deliver(ctx, c, kind, name)
 	if err != nil {
@@ -272,7 +272,7 @@ func (s *Sink) deliver(ctx context.Context, c appreg.Credential, kind appreg.Cre
 // secret (or certificate, by c.Kind) ObjectName names. Nothing to disable,
 // or no such object, is no error. Errors are those of Deliver.
 func (s *Sink) Retire(ctx context.Context, c appreg.Credential) error {
-	kind := kindOf(c)
+	kind := c.Kind.Named()
 	name := ObjectName(kind, tenantDomain(c), c.Registration, c.Service)
 	err := s.retire(ctx, c, kind, name)
 	if err != nil {
@@ -525,7 +525,7 @@ func (s *Sink) delivered(kind appreg.CredentialKind, name, version string) appre
 // handler drops).
 func (s *Sink) attrs(c appreg.Credential, name, version string, err error) []any {
 	out := []any{
-		"kind", string(kindOf(c)), "name", name, "tenant_id", c.TenantID, "registration", c.Registration,
+		"kind", string(c.Kind.Named()), "name", name, "tenant_id", c.TenantID, "registration", c.Registration,
 		"client_id", c.ClientID, "service", c.Service, "key_id", c.KeyID,
 	}
 	if version != "" {
@@ -538,13 +538,6 @@ func (s *Sink) attrs(c appreg.Credential, name, version string, err error) []any
 		out = append(out, "kind_of_error", string(appreg.ErrorKind(err)), "err", err)
 	}
 	return out
-}
-
-func kindOf(c appreg.Credential) appreg.CredentialKind {
-	if c.Kind == "" {
-		return appreg.KindSecret
-	}
-	return c.Kind
 }
 
 // tenantDomain is the tenant's domain, or its id when the domain is not
@@ -569,7 +562,7 @@ func checkCredential(c appreg.Credential, full bool) error {
 		return missing("key id")
 	case !full:
 		return nil
-	case kindOf(c) == appreg.KindSecret && c.Secret == "":
+	case c.Kind.Named() == appreg.KindSecret && c.Secret == "":
 		return missing("secret text")
 	case c.Kind == appreg.KindCertificate && (c.Certificate == nil || c.Key.IsZero()):
 		return missing("certificate with its private key")
@@ -625,7 +618,7 @@ func tags(c appreg.Credential) map[string]*string {
 		TagClientID:     tagValue(c.ClientID),
 		TagService:      tagValue(c.Service),
 		TagKeyID:        tagValue(c.KeyID),
-		TagKind:         tagValue(string(kindOf(c))),
+		TagKind:         tagValue(string(c.Kind.Named())),
 	}
 	if c.Replaces != "" {
 		t[TagReplaces] = tagValue(c.Replaces)

@@ -246,11 +246,7 @@ func (w *Wizard) handOver(ctx context.Context, c *appreg.Conversation, secret ap
 
 // credential is what sinks are given of a secret of the conversation.
 func (w *Wizard) credential(c *appreg.Conversation, s appreg.Secret) appreg.Credential {
-	kind := appreg.KindSecret
-	if c.Credential == appreg.KindCertificate || s.IsCertificate() {
-		kind = appreg.KindCertificate
-	}
-	return appreg.Credential{Kind: kind, TenantID: c.Identity.TenantID, TenantDomain: tenantLabel(c), Registration: c.Name,
+	return appreg.Credential{Kind: cmp.Or(s.Kind, c.Credential).Named(), TenantID: c.Identity.TenantID, TenantDomain: tenantLabel(c), Registration: c.Name,
 		ClientID: c.Progress.AppID, Service: c.Service, KeyID: s.KeyID, Expires: s.Expires, Secret: s.Text, Replaces: c.OldKeyID,
 		Thumbprint: cmp.Or(s.Thumbprint, c.Progress.SecretThumbprint), Certificate: s.Certificate, Key: s.Key}
 }

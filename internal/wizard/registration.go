@@ -397,11 +397,7 @@ func secretLabel(r appreg.SecretRecord) string {
 // recordCredential is what sinks are told of a recorded credential that is
 // gone.
 func recordCredential(r *appreg.Registration, s appreg.SecretRecord) appreg.Credential {
-	kind := appreg.KindSecret
-	if s.Kind == appreg.KindCertificate {
-		kind = appreg.KindCertificate
-	}
-	return appreg.Credential{Kind: kind, TenantID: r.TenantID, TenantDomain: r.Tenant, Registration: r.Name,
+	return appreg.Credential{Kind: s.Kind.Named(), TenantID: r.TenantID, TenantDomain: r.Tenant, Registration: r.Name,
 		ClientID: r.AppID, Service: s.Service, KeyID: s.KeyID, Expires: s.Expires, Thumbprint: s.Thumbprint}
 }
 
