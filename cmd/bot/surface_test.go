@@ -95,6 +95,11 @@ func TestValuesFromPeopleAndTenantsReachSlackAsText(t *testing.T) {
 	e.sim.AddTenant(simtenant.Tenant{ID: evilID, DisplayName: hostile, Domains: []string{"fabrikam.onmicrosoft.com"}})
 	e.sim.AddUser(evilID, simtenant.User{UPN: "admin@fabrikam.onmicrosoft.com", DisplayName: hostile, Roles: []string{"Global Administrator"}})
 	m := e.start(map[string]string{"BOT_APPROVALS_CHANNEL": "C_APPROVALS", "BOT_APPROVERS": "U2"})
+	defer func() {
+		if t.Failed() {
+			t.Log(e.logs.String())
+		}
+	}()
 
 	e.command(m, "U1", "new fabrikam.onmicrosoft.com sbc1")
 	e.approveAs("admin@fabrikam.onmicrosoft.com")

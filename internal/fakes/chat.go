@@ -34,6 +34,10 @@ func (s Said) Text() string {
 
 // Chat is a recording appreg.Chat. Safe for concurrent use.
 type Chat struct {
+	// OnIsOneOf, when set, runs first in every IsOneOf, outside the lock:
+	// a test can change things between a caller's reads and its writes.
+	OnIsOneOf func()
+
 	mu     sync.Mutex
 	said   []Said
 	seq    int
@@ -101,6 +105,9 @@ func (c *Chat) Direct(ctx context.Context, platform, user string, msg appreg.Mes
 // IsOneOf implements appreg.Chat: an entry is the user's id, or a group
 // seeded with SetGroup that has the user.
 func (c *Chat) IsOneOf(ctx context.Context, platform, user string, entries []string) (bool, error) {
+	if c.OnIsOneOf != nil {
+		c.OnIsOneOf()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range entries {

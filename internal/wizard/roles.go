@@ -144,28 +144,16 @@ func (w *Wizard) decide(ctx context.Context, c *appreg.Conversation, a appreg.Ac
 		form := rejectForm(c)
 		return appreg.Answer{Form: &form}, nil
 	}
-	// Recording the approver is the compare-and-set that makes the decision
-	// once: of two approvers clicking at once, one wins, the other is told.
-	// A conflict with another change (the request's thread being
-	// recorded) is retried on the fresh conversation.
 	approver := a.Caller
-	for {
+	c, decided, err := w.decideOnce(ctx, c, func(c *appreg.Conversation) error {
 		c.Role.Approver, c.Role.Decision, c.Role.DecidedAt = &approver, "approved", w.now().UTC()
-		err := w.save(ctx, c)
-		if err == nil {
-			break
-		}
-		if appreg.ErrorKind(err) != appreg.KindConflict {
-			return appreg.Answer{}, err
-		}
-		cur, lerr := w.store.Conversation(ctx, c.ID)
-		if lerr != nil {
-			return appreg.Answer{}, lerr
-		}
-		if cur.State != appreg.StateAwaitingApproval || cur.Role == nil || cur.Role.Approver != nil {
-			return appreg.Notice(msgAlreadyDecided(cur)), nil
-		}
-		c = cur
+		return w.save(ctx, c)
+	})
+	if err != nil {
+		return appreg.Answer{}, err
+	}
+	if !decided {
+		return appreg.Notice(msgAlreadyDecided(c)), nil
 	}
 	w.audit(ctx, record)
 	w.updateStatus(ctx, c)
@@ -173,6 +161,32 @@ func (w *Wizard) decide(ctx context.Context, c *appreg.Conversation, a appreg.Ac
 	w.direct(ctx, c, msgApprovedDM(c, approver))
 	w.spawn(c.ID, w.signIn)
 	return appreg.Answer{}, nil
+}
+
+// decideOnce records a decision on a role request with step, a
+// compare-and-set on the conversation: of two approvers deciding at once,
+// one wins, the other is told. A conflict with another change (the
+// request's thread being recorded) is retried on the fresh conversation.
+// It reports decided false, with the fresh conversation, when the request
+// was decided meanwhile.
+func (w *Wizard) decideOnce(ctx context.Context, c *appreg.Conversation, step func(*appreg.Conversation) error) (*appreg.Conversation, bool, error) {
+	for {
+		err := step(c)
+		if err == nil {
+			return c, true, nil
+		}
+		if appreg.ErrorKind(err) != appreg.KindConflict {
+			return c, false, err
+		}
+		cur, lerr := w.store.Conversation(ctx, c.ID)
+		if lerr != nil {
+			return c, false, lerr
+		}
+		if cur.State != appreg.StateAwaitingApproval || cur.Role == nil || cur.Role.Approver != nil {
+			return cur, false, nil
+		}
+		c = cur
+	}
 }
 
 // reject handles the rejection form.
@@ -197,16 +211,19 @@ func (w *Wizard) reject(ctx context.Context, s appreg.Submission) (map[string]st
 		return fail(msgAlreadyDecided(c).Text.String())
 	}
 	approver := s.Caller
-	if err := w.move(ctx, c, appreg.StateRejected, func(c *appreg.Conversation) {
-		rc := *c.Role
-		rc.Approver, rc.Decision, rc.DecidedAt = &approver, "rejected: "+reason, w.now().UTC()
-		c.Role = &rc
-		c.Reason = reasonRejected(approver, reason)
-	}); err != nil {
-		if appreg.ErrorKind(err) == appreg.KindConflict {
-			return fail(whyDecidedMeanwhile)
-		}
+	c, decided, err := w.decideOnce(ctx, c, func(c *appreg.Conversation) error {
+		return w.move(ctx, c, appreg.StateRejected, func(c *appreg.Conversation) {
+			rc := *c.Role
+			rc.Approver, rc.Decision, rc.DecidedAt = &approver, "rejected: "+reason, w.now().UTC()
+			c.Role = &rc
+			c.Reason = reasonRejected(approver, reason)
+		})
+	})
+	if err != nil {
 		return fail(appreg.ErrorMessage(err))
+	}
+	if !decided {
+		return fail(whyDecidedMeanwhile)
 	}
 	w.audit(ctx, appreg.AuditRecord{Actor: approver.User.ID, Action: "role.reject", Tenant: c.Tenant, Target: c.Role.PrincipalLabel,
 		Detail: fmt.Sprintf("%s %s (request %s): %s", c.Role.Op, c.Role.Role, c.ID, reason)})

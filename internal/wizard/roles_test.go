@@ -227,3 +227,48 @@ func TestRoleRequestInputs(t *testing.T) {
 		}
 	}
 }
+
+// TestDecisionRetriedAfterAnotherChange: another change of the request
+// (its thread being recorded) lands between an approver's reading it and
+// deciding; the decision is made on the fresh request, for a rejection as
+// for an approval, not refused as decided by someone else.
+func TestDecisionRetriedAfterAnotherChange(t *testing.T) {
+	for _, decision := range []string{"reject", "approve"} {
+		t.Run(decision, func(t *testing.T) {
+			h := newHarness(t, approvalConfig)
+			conv := h.requestRole()
+			touched := false
+			h.chat.OnIsOneOf = func() { // the approver check, after the read
+				if touched {
+					return
+				}
+				touched = true
+				c, err := h.store.Conversation(h.ctx, conv)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := h.store.UpdateConversation(h.ctx, c); err != nil {
+					t.Error(err)
+				}
+			}
+			if decision == "approve" {
+				h.clickAs(approver, ActionApprove, conv)
+				h.wait(func(s fakes.Said) bool { return s.Kind == "direct" && strings.Contains(s.Text(), "approved") })
+				if c, _ := h.store.Conversation(h.ctx, conv); c.Role.Approver == nil || c.Role.Approver.User.ID != approver {
+					t.Fatalf("approver: %+v", c.Role)
+				}
+			} else {
+				errs, err := h.w.Submit(h.ctx, appreg.Submission{Caller: appreg.Caller{User: appreg.User{ID: approver}}, FormID: FormReject,
+					Conversation: conv, Values: map[string]string{InputReason: "not needed"}})
+				if err != nil || len(errs) != 0 {
+					t.Fatalf("reject: %v %v", errs, err)
+				}
+				h.waitState(appreg.StateRejected)
+			}
+			if !touched {
+				t.Fatal("the other change never happened: the test shows nothing")
+			}
+		})
+	}
+}
