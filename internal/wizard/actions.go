@@ -220,13 +220,15 @@ func (w *Wizard) clickCancel(ctx context.Context, a appreg.Action, c *appreg.Con
 	return appreg.Answer{}, w.cancel(ctx, c, a.Caller)
 }
 
-// Submit implements appreg.Bot. Like Command it spends at most AckTimeout.
+// Submit implements appreg.Bot. Like Command it spends at most AckTimeout
+// on the answer; what a decision then tells the thread and the requester
+// keeps the caller's context, as a click's does.
 func (w *Wizard) Submit(ctx context.Context, s appreg.Submission) (map[string]string, error) {
-	ctx, cancel := w.ackContext(ctx)
-	defer cancel()
 	if s.FormID == FormReject {
 		return w.reject(ctx, s)
 	}
+	ctx, cancel := w.ackContext(ctx)
+	defer cancel()
 	if s.FormID != FormName {
 		return nil, appreg.Errorf(appreg.KindInvalid, "This form is not known to the bot.")
 	}

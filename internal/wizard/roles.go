@@ -192,15 +192,19 @@ func (w *Wizard) decideOnce(ctx context.Context, c *appreg.Conversation, step fu
 // reject handles the rejection form.
 func (w *Wizard) reject(ctx context.Context, s appreg.Submission) (map[string]string, error) {
 	fail := func(msg string) (map[string]string, error) { return map[string]string{InputReason: msg}, nil }
-	c, err := w.store.Conversation(ctx, s.Conversation)
+	// The answer to the form (the checks, the decision) is bounded by
+	// AckTimeout; telling the thread and the requester, once decided, is not.
+	ackCtx, cancel := w.ackContext(ctx)
+	defer cancel()
+	c, err := w.store.Conversation(ackCtx, s.Conversation)
 	if err != nil {
 		return fail(appreg.ErrorMessage(err))
 	}
 	if c.Role == nil {
 		return fail(whyNotRoleChange)
 	}
-	if ok, why := w.mayApprove(ctx, c, s.Caller); !ok {
-		w.audit(ctx, appreg.AuditRecord{Actor: s.Caller.User.ID, Action: "role.reject", Tenant: c.Tenant, Target: c.Role.PrincipalLabel, Outcome: "denied: " + why})
+	if ok, why := w.mayApprove(ackCtx, c, s.Caller); !ok {
+		w.audit(ackCtx, appreg.AuditRecord{Actor: s.Caller.User.ID, Action: "role.reject", Tenant: c.Tenant, Target: c.Role.PrincipalLabel, Outcome: "denied: " + why})
 		return fail(why)
 	}
 	reason := strings.TrimSpace(s.Values[InputReason])
@@ -211,8 +215,8 @@ func (w *Wizard) reject(ctx context.Context, s appreg.Submission) (map[string]st
 		return fail(msgAlreadyDecided(c).Text.String())
 	}
 	approver := s.Caller
-	c, decided, err := w.decideOnce(ctx, c, func(c *appreg.Conversation) error {
-		return w.move(ctx, c, appreg.StateRejected, func(c *appreg.Conversation) {
+	c, decided, err := w.decideOnce(ackCtx, c, func(c *appreg.Conversation) error {
+		return w.move(ackCtx, c, appreg.StateRejected, func(c *appreg.Conversation) {
 			rc := *c.Role
 			rc.Approver, rc.Decision, rc.DecidedAt = &approver, "rejected: "+reason, w.now().UTC()
 			c.Role = &rc
